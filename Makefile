@@ -1,0 +1,33 @@
+# The two entry points a fresh clone needs: `make demo` and `make test`. Each installs what it uses.
+VENV ?= .venv
+PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BIN := $(VENV)/bin
+
+.PHONY: install tools demo test lint docs bench
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# promtool (and the Prometheus server) come from Debian's package; tests lint the exposition with it.
+tools:
+	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+demo: install
+	$(BIN)/neuron-exporter --config examples/mon.json --simulate trn2.48xlarge
+
+lint: install
+	$(BIN)/ruff check exporter tests
+	$(BIN)/mypy
+
+test: install tools lint
+	$(BIN)/pytest
+
+docs: install
+	$(BIN)/python -m exporter.docs --write README.md

@@ -1,0 +1,41 @@
+"""The exporter's own health: what it has ingested, what it skipped and why, and whether data is fresh.
+
+Plain counters mutated on the ingest path (the exporter's own instrumentation, not device data), read
+by the self collector and by the readiness endpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+BAD_LINE_REASONS = ("too_long", "not_json", "schema")
+"""Why a whole line is dropped: over the length bound, undecodable, or not a report object."""
+
+
+@dataclass
+class Health:
+    """Ingest statistics and freshness; `stale_after=None` means data never goes stale (replay)."""
+
+    stale_after: float | None
+    clock: Callable[[], float] = time.time
+    reports: int = 0
+    last_report_time: float | None = None
+    restarts: int = 0
+    child_running: bool = False
+    replay: bool = False
+    bad_lines: Counter[str] = field(default_factory=Counter)
+    invalid_groups: Counter[str] = field(default_factory=Counter)
+    monitor_errors: Counter[str] = field(default_factory=Counter)
+
+    def fresh(self) -> bool:
+        """A report arrived, and recently enough (within `stale_after`)."""
+        if self.last_report_time is None:
+            return False
+        return self.stale_after is None or self.clock() - self.last_report_time <= self.stale_after
+
+    def up(self) -> bool:
+        """neuron-monitor is running (or a replay finished) and its data is fresh."""
+        return (self.child_running or self.replay) and self.fresh()

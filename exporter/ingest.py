@@ -1,0 +1,81 @@
+"""The ingest path: one line from neuron-monitor -> decode -> validate -> advance -> publish.
+
+Every failure is counted in Health by reason or group and logged once per distinct message, so a
+neuron-monitor that repeats the same error every second does not flood the journal.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from exporter.exposition import Store
+from exporter.health import Health
+from exporter.report import NotAReport, parse_report
+from exporter.state import advance
+
+log = logging.getLogger(__name__)
+
+DISTINCT_MESSAGES_LOGGED = 1000
+"""After this many distinct problem messages, further new ones are only counted (bounded memory)."""
+
+
+class Ingestor:
+    """Turns neuron-monitor lines into states in the store; also the supervisor's LineSink."""
+
+    def __init__(self, store: Store, health: Health) -> None:
+        self.store = store
+        self.health = health
+        self._logged: set[str] = set()
+        self._children_started = 0
+
+    def _log_once(self, message: str) -> None:
+        if message in self._logged or len(self._logged) >= DISTINCT_MESSAGES_LOGGED:
+            return
+        self._logged.add(message)
+        log.warning("%s (logged once; counted every time)", message)
+
+    def on_line(self, line: bytes) -> None:
+        """Ingest one report line; a bad line is counted and dropped, nothing else is lost."""
+        health = self.health
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            health.bad_lines["not_json"] += 1
+            self._log_once(f"line from neuron-monitor is not JSON: {exc}")
+            return
+        try:
+            report = parse_report(doc)
+        except NotAReport as exc:
+            health.bad_lines["schema"] += 1
+            self._log_once(f"line from neuron-monitor skipped: {exc}")
+            return
+        for problem in report.problems:
+            if problem.kind == "invalid":
+                health.invalid_groups[problem.group] += 1
+                self._log_once(f"invalid group skipped: {problem.message}")
+            else:
+                health.monitor_errors[problem.group] += 1
+                self._log_once(f"neuron-monitor reported an error: {problem.message}")
+        self.store.current = advance(self.store.current, report)
+        health.reports += 1
+        health.last_report_time = health.clock()
+
+    def on_oversized_line(self, length: int) -> None:
+        """Count a line dropped for exceeding the length bound."""
+        self.health.bad_lines["too_long"] += 1
+        self._log_once(f"line from neuron-monitor longer than the bound was dropped ({length} bytes)")
+
+    def on_child_started(self, pid: int) -> None:
+        """The child is running: `up` can become 1 once fresh data arrives."""
+        if self._children_started:
+            self.health.restarts += 1
+        self._children_started += 1
+        self.health.child_running = True
+        log.info("neuron-monitor started (pid %d)", pid)
+
+    def on_child_exited(self, returncode: int | None, restart_in: float) -> None:
+        """The child is gone: `up` is 0 until a new one reports."""
+        self.health.child_running = False
+        log.warning("neuron-monitor exited with %s; restarting in %.1f s", returncode, restart_in)

@@ -1,0 +1,306 @@
+"""The neuron-monitor wire contract: one pydantic model per metric group, field names = JSON keys.
+
+Read side by side with ../shared/neuron-monitor/SCHEMA.md (section numbers below refer to it).
+Every field is optional and unknown keys are ignored, because the report has grown over six years of
+releases and older or newer tools omit or add members (§11). Numbers are floats unless they are
+indices or ids; counts must be non-negative and finite, so a corrupt count fails its group instead of
+turning a counter backwards.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Index = Annotated[int, Field(ge=0, lt=1_000_000)]
+
+
+class Model(BaseModel):
+    """Base for every wire model: ignore unknown keys, immutable once parsed."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Group(Model):
+    """Members every metric group has (§4.2): the period it covers and its own error string."""
+
+    period: NonNegative | None = None
+    error: str | None = ""
+
+
+# --- runtime-level groups -------------------------------------------------------------------------
+
+
+class PhysicalCore(Model):
+    """One physical core of a logical NeuronCore (trn2 `v3d`, §5.4)."""
+
+    neuroncore_utilization: NonNegative | None = None
+
+
+class NeuronCoreCounter(Model):
+    """One NeuronCore's counters in `neuroncores_in_use` (§5.4).
+
+    `physical` collects every object-valued member (`v3d` today, a later core version's key tomorrow)
+    keyed by the physical core name (`nc_v3.2`), as SCHEMA.md advises not to hard-code `v3d`.
+    """
+
+    neuroncore_utilization: NonNegative | None = None
+    flops: NonNegative | None = None
+    physical: dict[str, PhysicalCore] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_physical(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        physical: dict[str, Any] = {}
+        for value in data.values():
+            if isinstance(value, dict):
+                physical.update(value)
+        if not physical:
+            return data
+        return {**data, "physical": physical}
+
+
+class NeuronCoreCounters(Group):
+    """`neuroncore_counters`: utilization (percent) and flops per NeuronCore index (§5.4)."""
+
+    neuroncores_in_use: dict[Index, NeuronCoreCounter] = {}
+
+
+class LatencyStats(Model):
+    """`latency_stats`: percentile name (`p50`) -> seconds; each side is null when nothing ran (§5.5)."""
+
+    total_latency: dict[str, NonNegative] | None = None
+    device_latency: dict[str, NonNegative] | None = None
+
+
+class ExecutionStats(Group):
+    """`execution_stats` (`inference_stats` before 2.4): per-period counts and latency percentiles (§5.5)."""
+
+    error_summary: dict[str, NonNegative] = {}
+    execution_summary: dict[str, NonNegative] = {}
+    latency_stats: LatencyStats | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_inference_summary(cls, data: Any) -> Any:
+        # Neuron 1.16-2.3 named the outcome counts `inference_summary`.
+        if isinstance(data, dict) and "execution_summary" not in data and "inference_summary" in data:
+            return {**data, "execution_summary": data["inference_summary"]}
+        return data
+
+
+class UsageBreakdown(Model):
+    """`usage_breakdown` of a runtime: host categories and per-NeuronCore device categories (§5.6)."""
+
+    host: dict[str, NonNegative] | None = None
+    neuroncore_memory_usage: dict[Index, dict[str, NonNegative]] | None = None
+
+
+class RuntimeUsedBytes(Model):
+    """`neuron_runtime_used_bytes`: totals and their breakdown (§5.6)."""
+
+    host: NonNegative | None = None
+    neuron_device: NonNegative | None = None
+    usage_breakdown: UsageBreakdown | None = None
+
+
+class SubgraphBreakdown(Model):
+    """A subgraph's memory by location and category."""
+
+    host: dict[str, NonNegative] | None = None
+    neuron_device: dict[str, NonNegative] | None = None
+
+
+class SubgraphMemory(Model):
+    """`memory_used_bytes` of one subgraph of a loaded model."""
+
+    host: NonNegative | None = None
+    neuron_device: NonNegative | None = None
+    usage_breakdown: SubgraphBreakdown | None = None
+
+
+class Subgraph(Model):
+    """One subgraph of a loaded model and where it sits."""
+
+    memory_used_bytes: SubgraphMemory | None = None
+    neuroncore_index: Index | None = None
+    neuron_device_index: Index | None = None
+
+
+class LoadedModel(Model):
+    """One entry of `loaded_models` (§5.6); `name` is usually a temp path, hence opt-in export."""
+
+    name: str = ""
+    uuid: str = ""
+    model_id: int | None = None
+    is_running: bool = False
+    subgraphs: dict[str, Subgraph] = {}
+
+
+class MemoryUsed(Group):
+    """`memory_used`: runtime host/device memory, its breakdown and loaded models (§5.6)."""
+
+    neuron_runtime_used_bytes: RuntimeUsedBytes | None = None
+    loaded_models: list[LoadedModel] = []
+
+
+class RuntimeVcpuUsage(Model):
+    """`vcpu_usage` inside `neuron_runtime_vcpu_usage`: percent in user and kernel code."""
+
+    user: NonNegative | None = None
+    system: NonNegative | None = None
+
+
+class NeuronRuntimeVcpuUsage(Group):
+    """`neuron_runtime_vcpu_usage` (§5.7)."""
+
+    vcpu_usage: RuntimeVcpuUsage | None = None
+
+
+# --- system-level groups --------------------------------------------------------------------------
+
+
+class NeuronDeviceCounters(Model):
+    """One device of `neuron_hw_counters`: ECC event counts for the period, unknown events kept."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    neuron_device_index: Index
+
+    def events(self) -> dict[str, float]:
+        """Every numeric member but the index, so new ECC event types are exported without a release."""
+        out: dict[str, float] = {}
+        for key, value in (self.model_extra or {}).items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if value < 0 or value != value or value in (float("inf"), float("-inf")):
+                raise ValueError(f"ECC count {key}={value!r} is not a non-negative number")
+            out[key] = float(value)
+        return out
+
+    @model_validator(mode="after")
+    def _check_events(self) -> NeuronDeviceCounters:
+        self.events()
+        return self
+
+
+class NeuronHwCounters(Group):
+    """`neuron_hw_counters` (§5.8)."""
+
+    neuron_devices: list[NeuronDeviceCounters] = []
+
+
+class CpuModes(Model):
+    """Percent of time per CPU mode; keys as neuron-monitor prints them."""
+
+    user: NonNegative | None = None
+    nice: NonNegative | None = None
+    system: NonNegative | None = None
+    idle: NonNegative | None = None
+    io_wait: NonNegative | None = None
+    irq: NonNegative | None = None
+    soft_irq: NonNegative | None = None
+
+
+class VcpuUsage(Group):
+    """`vcpu_usage` (§5.9): average and per-vCPU mode percentages, context switches in the period."""
+
+    average_usage: CpuModes | None = None
+    usage_data: dict[Index, CpuModes] | None = None
+    context_switch_count: NonNegative | None = None
+
+
+class MemoryInfo(Group):
+    """`memory_info` (§5.10): host RAM and swap in bytes."""
+
+    memory_total_bytes: NonNegative | None = None
+    memory_used_bytes: NonNegative | None = None
+    swap_total_bytes: NonNegative | None = None
+    swap_used_bytes: NonNegative | None = None
+
+
+# --- identity sections ----------------------------------------------------------------------------
+
+
+class InstanceInfo(Model):
+    """`instance_info` (`instance_data` before 2.3, §5.1)."""
+
+    instance_name: str | None = None
+    instance_id: str | None = None
+    instance_type: str | None = None
+    instance_availability_zone: str | None = None
+    instance_availability_zone_id: str | None = None
+    instance_region: str | None = None
+    ami_id: str | None = None
+    subnet_id: str | None = None
+    ultraserver_id: str | None = None
+    error: str | None = ""
+
+
+class HardwareInfo(Model):
+    """`neuron_hardware_info` (§5.2)."""
+
+    neuron_device_type: str | None = None
+    neuron_device_version: str | None = None
+    neuroncore_version: str | None = None
+    neuron_device_count: Index | None = None
+    neuron_device_memory_size: NonNegative | None = None
+    neuroncore_per_device_count: Index | None = None
+    logical_neuroncore_config: Index | None = None
+    error: str | None = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_beta_name(cls, data: Any) -> Any:
+        # The 2.21.0-beta docs called it `logical_neuroncore_size`.
+        if isinstance(data, dict) and "logical_neuroncore_config" not in data:
+            if "logical_neuroncore_size" in data:
+                return {**data, "logical_neuroncore_config": data["logical_neuroncore_size"]}
+        return data
+
+
+class PodRef(Model):
+    """Which pod/containers hold a core or device (`neuron_k8s_info`, §5.3)."""
+
+    pod_name: str = ""
+    namespace: str = ""
+    container_name: list[str] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _container_as_list(cls, data: Any) -> Any:
+        # Documented as an array; tolerate a bare string rather than lose the pod.
+        if isinstance(data, dict) and isinstance(data.get("container_name"), str):
+            return {**data, "container_name": [data["container_name"]]}
+        return data
+
+
+class K8sInfo(Group):
+    """`neuron_k8s_info` (§5.3): pod attribution of NeuronCores and devices."""
+
+    neuroncores_k8s_info: dict[Index, PodRef] = {}
+    neurondevices_k8s_info: dict[Index, PodRef] = {}
+
+
+RUNTIME_GROUPS: dict[str, type[Group]] = {
+    "neuroncore_counters": NeuronCoreCounters,
+    "execution_stats": ExecutionStats,
+    "memory_used": MemoryUsed,
+    "neuron_runtime_vcpu_usage": NeuronRuntimeVcpuUsage,
+}
+"""Runtime-level groups by their report key (== config `type`)."""
+
+SYSTEM_GROUPS: dict[str, type[Group]] = {
+    "neuron_hw_counters": NeuronHwCounters,
+    "vcpu_usage": VcpuUsage,
+    "memory_info": MemoryInfo,
+}
+"""System-level groups by their report key (== config `type`)."""
+
+RUNTIME_GROUP_ALIASES = {"inference_stats": "execution_stats"}
+"""Older report keys that carry a current group's data (§2 group-name history)."""

@@ -1,0 +1,205 @@
+"""The exporter's immutable view of the node and the pure reducer that advances it.
+
+All accumulation lives here: neuron-monitor reports executions, errors, ECC events and context switches
+as counts per period, and advance() sums them into totals that never decrease while the exporter lives
+(a runtime that leaves and comes back under the same tag resumes its totals). Readers take
+`store.current` once and see a complete state; the ingest path swaps in a new one per report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from exporter.report import Report, RuntimeReport
+from exporter.schema import (
+    ExecutionStats,
+    Group,
+    HardwareInfo,
+    InstanceInfo,
+    K8sInfo,
+    MemoryUsed,
+    NeuronCoreCounters,
+    NeuronHwCounters,
+    VcpuUsage,
+)
+
+RETIRED_RUNTIMES_KEPT = 1024
+"""How many departed runtimes' counter totals are remembered, so a returning tag never resets them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """A runtime's accumulated execution counters, by status and by error type."""
+
+    status: Mapping[str, float] = field(default_factory=dict)
+    errors: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeState:
+    """What is known about one monitored application."""
+
+    tag: str
+    pid: int | None
+    groups: Mapping[str, Group]
+    cores: frozenset[int]
+    totals: Totals
+
+    def group(self, name: str) -> Group | None:
+        """The latest valid value of a group, or None."""
+        return self.groups.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """Everything /metrics renders from, as of the last report."""
+
+    runtimes: Mapping[str, RuntimeState] = field(default_factory=dict)
+    system: Mapping[str, Group] = field(default_factory=dict)
+    instance: InstanceInfo | None = None
+    hardware: HardwareInfo | None = None
+    k8s: K8sInfo | None = None
+    ecc_totals: Mapping[tuple[int, str], float] = field(default_factory=dict)
+    context_switches_total: float | None = None
+    retired: Mapping[str, Totals] = field(default_factory=dict)
+    reports: int = 0
+
+    def known_cores(self) -> list[int]:
+        """Every NeuronCore index that exists: from the hardware info, plus any a runtime listed."""
+        cores: set[int] = set()
+        hw = self.hardware
+        if hw and hw.neuron_device_count is not None and hw.neuroncore_per_device_count is not None:
+            cores.update(range(hw.neuron_device_count * hw.neuroncore_per_device_count))
+        for runtime in self.runtimes.values():
+            counters = runtime.group("neuroncore_counters")
+            if isinstance(counters, NeuronCoreCounters):
+                cores.update(counters.neuroncores_in_use)
+        return sorted(cores)
+
+    def sorted_runtimes(self) -> list[RuntimeState]:
+        """Runtimes in tag order, so the exposition is deterministic."""
+        return [self.runtimes[tag] for tag in sorted(self.runtimes)]
+
+
+def _add(totals: Mapping[str, float], deltas: Mapping[str, float]) -> Mapping[str, float]:
+    """Counter totals plus one period's counts."""
+    if not deltas:
+        return totals
+    merged = dict(totals)
+    for key, value in deltas.items():
+        merged[key] = merged.get(key, 0.0) + value
+    return merged
+
+
+def _fresh(new: Group | None, old: Group | None) -> bool:
+    """True when `new` is a new sample and not the previous one repeated.
+
+    neuron-monitor may repeat a group that was not due in a line (SCHEMA.md §3, §12.1); a repeated
+    sample is identical to the letter, its float `period` included, and must not be counted twice.
+    """
+    return new is not None and new != old
+
+
+def owned_cores(groups: Mapping[str, Group], previous: frozenset[int]) -> frozenset[int]:
+    """The NeuronCores a runtime uses: memory allocated on them, a model placed there, or busy now.
+
+    Real captures list every core of the node under every runtime, zeros for the ones it does not
+    use; exporting all of them would multiply series by the runtime count. Without memory data the
+    ownership is sticky: a core once busy stays the runtime's.
+    """
+    cores: set[int] = set()
+    counters = groups.get("neuroncore_counters")
+    if isinstance(counters, NeuronCoreCounters):
+        cores.update(i for i, c in counters.neuroncores_in_use.items() if c.neuroncore_utilization)
+    memory = groups.get("memory_used")
+    has_memory_map = False
+    if isinstance(memory, MemoryUsed):
+        used = memory.neuron_runtime_used_bytes
+        per_core = used.usage_breakdown.neuroncore_memory_usage if used and used.usage_breakdown else None
+        if per_core is not None:
+            has_memory_map = True
+            cores.update(i for i, categories in per_core.items() if any(categories.values()))
+        for model in memory.loaded_models:
+            for subgraph in model.subgraphs.values():
+                if subgraph.neuroncore_index is not None:
+                    has_memory_map = True
+                    cores.add(subgraph.neuroncore_index)
+    if not has_memory_map:
+        cores.update(previous)
+    return frozenset(cores)
+
+
+def _advance_runtime(old: RuntimeState | None, revived: Totals | None, report: RuntimeReport) -> RuntimeState:
+    """One runtime's next state from its previous state and its entry in this report."""
+    old_groups: Mapping[str, Group] = old.groups if old else {}
+    groups = {k: v for k, v in old_groups.items() if k not in report.dropped}
+    groups.update(report.groups)
+    totals = old.totals if old else (revived or Totals())
+    stats = report.groups.get("execution_stats")
+    if isinstance(stats, ExecutionStats) and _fresh(stats, old_groups.get("execution_stats")):
+        totals = Totals(_add(totals.status, stats.execution_summary), _add(totals.errors, stats.error_summary))
+    cores = owned_cores(groups, old.cores if old else frozenset())
+    return RuntimeState(report.tag, report.pid, groups, cores, totals)
+
+
+def _retire(retired: Mapping[str, Totals], leaving: Iterable[RuntimeState]) -> Mapping[str, Totals]:
+    """Remember departed runtimes' totals, oldest forgotten first past the bound."""
+    kept = dict(retired)
+    for runtime in leaving:
+        kept.pop(runtime.tag, None)
+        kept[runtime.tag] = runtime.totals
+    while len(kept) > RETIRED_RUNTIMES_KEPT:
+        del kept[next(iter(kept))]
+    return kept
+
+
+def _ecc_totals(state: State, hw: Group | None) -> Mapping[tuple[int, str], float]:
+    """ECC event totals per (device, event type), adding this period's counts."""
+    if not isinstance(hw, NeuronHwCounters) or not _fresh(hw, state.system.get("neuron_hw_counters")):
+        return state.ecc_totals
+    totals = dict(state.ecc_totals)
+    for device in hw.neuron_devices:
+        for event, count in device.events().items():
+            key = (device.neuron_device_index, event)
+            totals[key] = totals.get(key, 0.0) + count
+    return totals
+
+
+def _context_switches(state: State, vcpu: Group | None) -> float | None:
+    """Total context switches, adding this period's count."""
+    if not isinstance(vcpu, VcpuUsage) or vcpu.context_switch_count is None:
+        return state.context_switches_total
+    if not _fresh(vcpu, state.system.get("vcpu_usage")):
+        return state.context_switches_total
+    return (state.context_switches_total or 0.0) + vcpu.context_switch_count
+
+
+def advance(state: State, report: Report) -> State:
+    """The state after one report. Pure: no clock, no I/O, the previous state is not modified."""
+    runtimes = state.runtimes
+    retired = state.retired
+    if report.runtimes is not None:
+        runtimes = {}
+        for entry in report.runtimes:
+            old = state.runtimes.get(entry.tag)
+            runtimes[entry.tag] = _advance_runtime(old, None if old else state.retired.get(entry.tag), entry)
+        leaving = [r for tag, r in state.runtimes.items() if tag not in runtimes]
+        if leaving:
+            retired = _retire(retired, leaving)
+        if any(tag in retired for tag in runtimes):
+            retired = {tag: t for tag, t in retired.items() if tag not in runtimes}
+
+    system = {k: v for k, v in state.system.items() if k not in report.system_dropped}
+    system.update(report.system)
+    return State(
+        runtimes=runtimes,
+        system=system,
+        instance=report.instance or state.instance,
+        hardware=report.hardware or state.hardware,
+        k8s=report.k8s or state.k8s,
+        ecc_totals=_ecc_totals(state, report.system.get("neuron_hw_counters")),
+        context_switches_total=_context_switches(state, report.system.get("vcpu_usage")),
+        retired=retired,
+        reports=state.reports + 1,
+    )

@@ -1,0 +1,162 @@
+"""Lifetimes, counters and cardinality: report dicts in, State and exposition samples out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.collectors import COLLECTORS, Options
+from exporter.exposition import NeuronCollector, Store, build_registry, render
+from exporter.health import Health
+from exporter.ingest import Ingestor
+from exporter.state import State
+from tests.reports import core_counters, execution, memory, report, runtime
+
+
+class Pipeline:
+    """The real ingest and render path, in process."""
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.store = Store(State())
+        self.health = Health(stale_after=None, replay=True)
+        self.ingestor = Ingestor(self.store, self.health)
+        collectors = [cls(options or Options()) for cls in COLLECTORS]
+        self.registry = build_registry(NeuronCollector(self.store, self.health, collectors), process_metrics=False)
+
+    def feed(self, doc: Any) -> None:
+        self.ingestor.on_line(orjson.dumps(doc) if not isinstance(doc, bytes) else doc)
+
+    def samples(self, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+        text = render(self.registry, None)[0].decode()
+        out = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name:
+                    out[tuple(sorted(sample.labels.items()))] = sample.value
+        return out
+
+
+def labels(**kw: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(kw.items()))
+
+
+def test_runtime_that_leaves_disappears_with_all_its_series() -> None:
+    p = Pipeline()
+    p.feed(report(runtime("1", neuroncore_counters=core_counters({0: 50}), execution_stats=execution(5)),
+                  runtime("2", neuroncore_counters=core_counters({1: 20}))))
+    assert labels(pid="2", runtime_tag="2") in p.samples("neuron_runtime_info")
+    p.feed(report(runtime("1", neuroncore_counters=core_counters({0: 50}))))
+    text = render(p.registry, None)[0].decode()
+    assert 'runtime_tag="2"' not in text
+    assert p.samples("neuron_neuroncore_utilization_ratio")[labels(neuroncore="1")] == 0
+
+
+def test_counters_accumulate_periods_and_never_go_backwards() -> None:
+    p = Pipeline()
+    for completed in (3, 4, 0):
+        p.feed(report(runtime("7", execution_stats=execution(completed, generic=1))))
+    key = labels(runtime_tag="7", status="completed")
+    assert p.samples("neuron_execution_status_total")[key] == 7
+    # The runtime leaves, then comes back under the same tag (a restart): totals resume.
+    p.feed(report())
+    assert key not in p.samples("neuron_execution_status_total")
+    p.feed(report(runtime("7", execution_stats=execution(2))))
+    assert p.samples("neuron_execution_status_total")[key] == 9
+    assert p.samples("neuron_execution_errors_total")[labels(error_type="generic", runtime_tag="7")] == 3
+
+
+def test_repeated_sample_is_not_counted_twice() -> None:
+    p = Pipeline()
+    same = report(runtime("7", execution_stats=execution(5, period=1.0123)))
+    p.feed(same)
+    p.feed(same)
+    assert p.samples("neuron_execution_status_total")[labels(runtime_tag="7", status="completed")] == 5
+
+
+def test_only_used_cores_are_attributed_to_a_runtime() -> None:
+    """Every runtime lists every core (as on a real trn1.32xlarge); only used ones get its label."""
+    p = Pipeline()
+    all_cores_zero = {c: 0 for c in range(8)}
+    p.feed(report(
+        runtime("1", neuroncore_counters=core_counters({**all_cores_zero, 0: 40}),
+                memory_used=memory({**all_cores_zero, 0: 100, 1: 100})),
+        runtime("2", neuroncore_counters=core_counters(all_cores_zero), memory_used=memory({**all_cores_zero, 2: 5})),
+        devices=4, cores_per_device=2,
+    ))
+    util = p.samples("neuron_neuroncore_utilization_ratio")
+    assert util == {
+        labels(neuroncore="0", runtime_tag="1"): 0.4,
+        labels(neuroncore="1", runtime_tag="1"): 0,
+        labels(neuroncore="2", runtime_tag="2"): 0,
+        **{labels(neuroncore=str(c)): 0 for c in range(3, 8)},
+    }
+    per_core_memory = p.samples("neuron_neuroncore_memory_used_bytes")
+    assert {dict(k)["neuroncore"] for k in per_core_memory} == {"0", "1", "2"}
+
+
+def test_idle_node_reports_zero_for_every_core() -> None:
+    p = Pipeline()
+    p.feed(report(devices=2, cores_per_device=2))
+    assert p.samples("neuron_neuroncore_utilization_ratio") == {labels(neuroncore=str(c)): 0 for c in range(4)}
+
+
+def test_bad_group_costs_only_that_group() -> None:
+    p = Pipeline()
+    bad = execution(5)
+    bad["execution_summary"]["completed"] = -3
+    p.feed(report(runtime("1", neuroncore_counters=core_counters({0: 10}), execution_stats=bad,
+                          memory_used={"error": "cannot read", "period": 1.0})))
+    assert p.samples("neuron_neuroncore_utilization_ratio")[labels(neuroncore="0", runtime_tag="1")] == 0.1
+    assert p.samples("neuron_execution_status_total") == {}
+    assert p.health.invalid_groups == {"execution_stats": 1}
+    assert p.health.monitor_errors == {"memory_used": 1}
+    assert p.health.reports == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [(b"not json", "not_json"), (b"[1, 2]", "schema"), (b'{"a": NaN}', "not_json"), (b"[" * 5000, "not_json")],
+)
+def test_bad_lines_are_counted_by_reason(line: bytes, reason: str) -> None:
+    p = Pipeline()
+    p.feed(line)
+    p.feed(report())
+    assert p.health.bad_lines == {reason: 1}
+    assert p.health.reports == 1
+
+
+def test_null_latency_is_not_exported_as_stale() -> None:
+    p = Pipeline()
+    p.feed(report(runtime("1", execution_stats=execution(5, latency=0.02))))
+    assert p.samples("neuron_execution_latency_seconds")
+    p.feed(report(runtime("1", execution_stats=execution(0, latency=None))))
+    assert p.samples("neuron_execution_latency_seconds") == {}
+
+
+def test_group_absent_from_a_line_keeps_its_last_value() -> None:
+    p = Pipeline()
+    p.feed(report(runtime("1", neuroncore_counters=core_counters({0: 10}), memory_used=memory({0: 1}))))
+    p.feed(report(runtime("1", neuroncore_counters=core_counters({0: 30}))))
+    assert p.samples("neuron_runtime_memory_used_bytes")[labels(location="host", runtime_tag="1")] == 1000
+
+
+def test_duplicate_runtime_is_counted_and_first_kept() -> None:
+    p = Pipeline()
+    p.feed(report(runtime("1", neuroncore_counters=core_counters({0: 10})),
+                  runtime("1", neuroncore_counters=core_counters({0: 90}))))
+    assert p.samples("neuron_neuroncore_utilization_ratio")[labels(neuroncore="0", runtime_tag="1")] == 0.1
+    assert p.health.invalid_groups == {"neuron_runtime_data": 1}
+
+
+def test_ecc_events_accumulate_per_device() -> None:
+    p = Pipeline()
+    for corrected in (1, 2):
+        hw = {"period": 1.0 + corrected, "neuron_devices": [
+            {"neuron_device_index": 0, "mem_ecc_corrected": corrected, "mem_ecc_repairable_uncorrected": 0}]}
+        p.feed(report(neuron_hw_counters=hw))
+    ecc = p.samples("neuron_device_ecc_events_total")
+    assert ecc[labels(event_type="mem_ecc_corrected", neuron_device="0")] == 3
+    assert ecc[labels(event_type="mem_ecc_repairable_uncorrected", neuron_device="0")] == 0
