@@ -1,0 +1,435 @@
+"""Transport only: a small HTTP/1.1 server on anyio for /metrics and the health endpoints.
+
+GET and HEAD only, keep-alive, gzip for larger bodies, bounded header size, idle timeout and
+connection count. Routing is the handler's job; this module never looks at the path.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import ipaddress
+import logging
+import re
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+import anyio
+import anyio.abc
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER_BYTES = 16 * 1024
+IDLE_TIMEOUT = 30.0
+"""Seconds a connection may take to send a complete request head (or to accept a response)."""
+MAX_CONNECTIONS = 100
+"""Beyond this many open connections, new ones wait in the kernel's accept queue until one closes."""
+GZIP_MIN_BYTES = 1024
+GZIP_LEVEL = 1
+"""Speed over size: a ~1 MB exposition compresses about as well at level 1, several times faster."""
+LINGER_SECONDS = 1.0
+"""After the last response on a connection, how long unread request bytes are drained before closing."""
+ALLOW = "GET, HEAD"
+
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
+_BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_TARGET_BYTE = re.compile(rb"[\x00-\x20\x7f-\xff]")
+_DIGITS = re.compile(r"[0-9]+")
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?")
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+@dataclass(frozen=True)
+class Request:
+    """One parsed request; `path` and `query` are as sent (not percent-decoded), header names lower-cased."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Response:
+    """What a handler returns; Content-Length, Content-Encoding and Connection are the server's to set."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+Handler = Callable[[Request], Response]
+"""Synchronous and called in the event loop, so it must be quick (rendering from a snapshot is)."""
+
+
+class ListenAddressError(Exception):
+    """The server cannot listen where asked; the message is one readable line."""
+
+
+def parse_listen_address(text: str) -> tuple[str | None, int]:
+    """'[host]:port' -> (host or None for all interfaces, port); ValueError with a readable message."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        hint = f'; did you mean ":{text}"?' if _DIGITS.fullmatch(text) else ""
+        raise ValueError(f"expected [host]:port, e.g. :8000 or 127.0.0.1:8000, got {text!r}{hint}")
+    if not _DIGITS.fullmatch(port_text):
+        raise ValueError(f"port must be a number, got {port_text!r} in {text!r}")
+    if len(port_text) > 5 or int(port_text) > 65535:
+        raise ValueError(f"port must be 0-65535, got {port_text}")
+    port = int(port_text)
+    if not host:
+        return None, port
+    if host.startswith("[") and host.endswith("]"):
+        inner = host[1:-1]
+        try:
+            ipaddress.IPv6Address(inner)
+        except ValueError:
+            raise ValueError(f"{inner!r} in {text!r} is not an IPv6 address") from None
+        return inner, port
+    if ":" in host:
+        raise ValueError(f"IPv6 addresses need brackets, e.g. [::1]:8000, got {text!r}")
+    if host.replace(".", "").isdigit():
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} in {text!r} is not an IPv4 address") from None
+    elif not _HOSTNAME.fullmatch(host):
+        raise ValueError(f"{host!r} in {text!r} is not a valid host name")
+    return host, port
+
+
+def _format_address(host: str | None, port: int) -> str:
+    if host is None:
+        return f":{port}"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+_BIND_REASONS = {
+    errno.EADDRINUSE: "address already in use",
+    errno.EACCES: "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
+    errno.EADDRNOTAVAIL: "address not available on this host",
+}
+
+
+class _Reject(Exception):
+    """A request the server answers itself, and then closes the connection."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    request: Request
+    keep_alive: bool
+    has_body: bool
+
+
+class HttpServer:
+    """A bound listener; `serve()` runs it, each connection in its own task."""
+
+    def __init__(
+        self, listener: anyio.abc.Listener[anyio.abc.SocketStream], listeners: list[anyio.abc.SocketListener]
+    ) -> None:
+        """Wrap bound listeners; use `HttpServer.bind()` rather than calling this."""
+        self._listener = listener
+        self._listeners = listeners
+        # Public so tests (and only tests, in practice) can shorten them; read when serve() starts.
+        self.idle_timeout = IDLE_TIMEOUT
+        self.max_connections = MAX_CONNECTIONS
+
+    @classmethod
+    async def bind(cls, host: str | None, port: int) -> HttpServer:
+        """Listen on host:port (None: every interface, IPv4 and IPv6); ListenAddressError if impossible."""
+        where = _format_address(host, port)
+        try:
+            # SO_REUSEADDR (anyio's default) lets a restart rebind past TIME_WAIT, yet still refuses
+            # a port another socket is listening on; SO_REUSEPORT would not, so it stays off.
+            multi = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
+        except socket.gaierror as exc:
+            raise ListenAddressError(f"cannot listen on {where}: unknown host ({exc.strerror})") from None
+        except OSError as exc:
+            reason = _BIND_REASONS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
+            raise ListenAddressError(f"cannot listen on {where}: {reason}") from None
+        except (UnicodeError, ValueError) as exc:
+            raise ListenAddressError(f"cannot listen on {where}: invalid host ({exc})") from None
+        listeners = [
+            listener for listener in multi.listeners if isinstance(listener, anyio.abc.SocketListener)
+        ]
+        return cls(multi, listeners)
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one the kernel chose, when asked for port 0)."""
+        port: int = self._listener.extra(anyio.abc.SocketAttribute.local_port)
+        return port
+
+    async def aclose(self) -> None:
+        """Stop listening; a running serve() then cuts its connections and returns."""
+        await self._listener.aclose()
+
+    async def serve(
+        self, handler: Handler, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Accept and serve connections until cancelled or closed; started() once accepting."""
+        # A semaphore taken before accept(), not after: excess clients wait in the kernel's queue
+        # instead of holding a file descriptor here while they wait for a slot.
+        slots = anyio.Semaphore(self.max_connections)
+        async with anyio.create_task_group() as connections:
+            async with anyio.create_task_group() as acceptors:
+                for listener in self._listeners:
+                    acceptors.start_soon(self._accept_loop, listener, handler, slots, connections)
+                task_status.started()
+            connections.cancel_scope.cancel()
+
+    async def _accept_loop(
+        self,
+        listener: anyio.abc.SocketListener,
+        handler: Handler,
+        slots: anyio.Semaphore,
+        connections: anyio.abc.TaskGroup,
+    ) -> None:
+        while True:
+            await slots.acquire()
+            try:
+                stream = await listener.accept()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                slots.release()
+                return
+            except OSError as exc:
+                slots.release()
+                # Out of file descriptors and the like: keep serving the open connections and try again
+                # shortly instead of spinning or taking the exporter down.
+                log.warning("accepting an HTTP connection failed: %s", exc)
+                await anyio.sleep(0.1)
+                continue
+            except BaseException:
+                slots.release()
+                raise
+            connections.start_soon(self._connection, stream, handler, slots)
+
+    async def _connection(
+        self, stream: anyio.abc.SocketStream, handler: Handler, slots: anyio.Semaphore
+    ) -> None:
+        try:
+            async with stream:
+                await self._exchange_all(stream, handler)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError) as exc:
+            log.debug("HTTP connection dropped: %r", exc)
+        except Exception:
+            # A bug here must cost one connection, not the server (and with it the exporter).
+            log.exception("HTTP connection failed")
+        finally:
+            slots.release()
+
+    async def _exchange_all(self, stream: anyio.abc.SocketStream, handler: Handler) -> None:
+        """Serve requests on one connection until it is closed, idle or unusable."""
+        receiver = BufferedByteReceiveStream(stream)
+        while True:
+            head: bytes | None = None
+            too_large = False
+            with anyio.move_on_after(self.idle_timeout):
+                try:
+                    head = await receiver.receive_until(b"\r\n\r\n", MAX_HEADER_BYTES)
+                except anyio.IncompleteRead:
+                    return
+                except anyio.DelimiterNotFound:
+                    too_large = True
+            # receive_until only enforces its bound between reads; a big head in one read gets past it.
+            too_large = too_large or (head is not None and len(head) > MAX_HEADER_BYTES)
+            if too_large:
+                rejection = _render_rejection(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+                await self._send_and_close(stream, receiver, rejection)
+                return
+            if head is None:
+                log.debug("closing idle HTTP connection")
+                return
+            # Tolerate the stray CRLF some clients send after a request (RFC 9112, section 2.2).
+            head = head.lstrip(b"\r\n")
+            if not head:
+                continue
+            try:
+                parsed = _parse_head(head)
+            except _Reject as exc:
+                await self._send_and_close(stream, receiver, _render_rejection(exc.status, str(exc)))
+                return
+            # A request body is never read, so the connection cannot be reused after one.
+            keep_alive = parsed.keep_alive and not parsed.has_body
+            data = _respond(handler, parsed.request, keep_alive=keep_alive)
+            if not keep_alive:
+                await self._send_and_close(stream, receiver, data)
+                return
+            if not await self._send(stream, data):
+                return
+
+    async def _send(self, stream: anyio.abc.SocketStream, data: bytes) -> bool:
+        """Send, giving up (False) on a client that stops reading for the idle timeout."""
+        with anyio.move_on_after(self.idle_timeout):
+            await stream.send(data)
+            return True
+        log.debug("HTTP client stopped reading; closing")
+        return False
+
+    async def _send_and_close(
+        self, stream: anyio.abc.SocketStream, receiver: BufferedByteReceiveStream, data: bytes
+    ) -> None:
+        """Send the last response, then half-close and drain briefly before the caller closes.
+
+        Closing with unread request bytes makes the kernel send a reset, which can destroy the
+        response before the client reads it (the 400/431 cases are exactly those with unread bytes).
+        """
+        if not await self._send(stream, data):
+            return
+        await stream.send_eof()
+        drained = 0
+        with anyio.move_on_after(LINGER_SECONDS):
+            while drained < 16 * MAX_HEADER_BYTES:
+                try:
+                    drained += len(await receiver.receive())
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    break
+
+
+def _parse_head(head: bytes) -> _Parsed:
+    """Parse a request line and headers (the head without its final CRLF CRLF); _Reject if malformed."""
+    request_line, *header_lines = head.split(b"\r\n")
+    parts = request_line.split(b" ")
+    if len(parts) != 3:
+        raise _Reject(HTTPStatus.BAD_REQUEST, "malformed request line")
+    method_b, target_b, version_b = parts
+    if not _TOKEN.fullmatch(method_b):
+        raise _Reject(HTTPStatus.BAD_REQUEST, "malformed method")
+    version = _VERSION.fullmatch(version_b)
+    if version is None:
+        raise _Reject(HTTPStatus.BAD_REQUEST, "malformed HTTP version")
+    if version[1] != b"1":
+        raise _Reject(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.x is supported")
+    if not target_b or _BAD_TARGET_BYTE.search(target_b):
+        raise _Reject(HTTPStatus.BAD_REQUEST, "malformed request target")
+    target = target_b.decode("ascii")
+    if target.startswith("/") or target == "*":
+        path, _, query = target.partition("?")
+    elif "://" in target:
+        split = urlsplit(target)
+        path, query = split.path or "/", split.query
+    else:
+        raise _Reject(HTTPStatus.BAD_REQUEST, "malformed request target")
+
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name_b, sep, value_b = line.partition(b":")
+        # A name with surrounding whitespace, or a folded continuation line, fails the token match.
+        if not sep or not _TOKEN.fullmatch(name_b):
+            raise _Reject(HTTPStatus.BAD_REQUEST, "malformed header line")
+        value_b = value_b.strip(b" \t")
+        if _BAD_VALUE_BYTE.search(value_b):
+            raise _Reject(HTTPStatus.BAD_REQUEST, "control character in a header value")
+        name = name_b.decode("ascii").lower()
+        value = value_b.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+
+    has_body = "transfer-encoding" in headers
+    if "content-length" in headers:
+        length = headers["content-length"]
+        if not _DIGITS.fullmatch(length):
+            raise _Reject(HTTPStatus.BAD_REQUEST, "malformed Content-Length")
+        has_body = has_body or int(length) > 0
+    tokens = {token.strip().lower() for token in headers.get("connection", "").split(",")}
+    keep_alive = version[2] != b"0" and "close" not in tokens
+    request = Request(method_b.decode("ascii"), path, query, MappingProxyType(headers))
+    return _Parsed(request, keep_alive, has_body)
+
+
+def _respond(handler: Handler, request: Request, keep_alive: bool) -> bytes:
+    """The response on the wire: 405 for other methods, else the handler's, or 500 if that fails."""
+    if request.method not in ("GET", "HEAD"):
+        not_allowed = _error(HTTPStatus.METHOD_NOT_ALLOWED, headers=(("Allow", ALLOW),))
+        return _render(not_allowed, request, keep_alive=keep_alive)
+    try:
+        response = handler(request)
+        if not 200 <= response.status <= 599:
+            raise ValueError(f"handler returned status {response.status}; only 200-599 are supported")
+        return _render(response, request, keep_alive=keep_alive)
+    except Exception:
+        log.exception("HTTP handler failed on %s %s", request.method, request.path)
+        return _render(_error(HTTPStatus.INTERNAL_SERVER_ERROR), request, keep_alive=keep_alive)
+
+
+def _error(status: HTTPStatus, detail: str = "", headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    text = f"{status.value} {status.phrase}" + (f": {detail}" if detail else "")
+    return Response(status.value, f"{text}\n".encode(), headers=headers)
+
+
+def _render_rejection(status: HTTPStatus, detail: str = "") -> bytes:
+    """An error for a request too broken to parse; the connection closes after it."""
+    return _render(_error(status, detail), keep_alive=False)
+
+
+def _render(response: Response, request: Request | None = None, *, keep_alive: bool) -> bytes:
+    """The response as bytes on the wire: head, then the (possibly gzipped) body unless HEAD."""
+    body = response.body
+    extra: list[tuple[str, str]] = []
+    if len(body) > GZIP_MIN_BYTES:
+        # The representation depends on Accept-Encoding whenever it is big enough to compress.
+        extra.append(("Vary", "Accept-Encoding"))
+        if request is not None and _accepts_gzip(request.headers.get("accept-encoding")):
+            # mtime=0: identical bodies give identical bytes, which keeps responses reproducible.
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+            extra.append(("Content-Encoding", "gzip"))
+    try:
+        phrase = HTTPStatus(response.status).phrase
+    except ValueError:
+        phrase = ""
+    lines = [
+        f"HTTP/1.1 {response.status} {phrase}",
+        f"Content-Type: {response.content_type}",
+        f"Content-Length: {len(body)}",
+        f"Date: {formatdate(usegmt=True)}",
+    ]
+    lines.extend(f"{name}: {value}" for name, value in extra)
+    for name, value in response.headers:
+        if name.lower() in _FRAMING_HEADERS:
+            continue
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            log.error("dropping response header %r with a line break in it", name)
+            continue
+        lines.append(f"{name}: {value}")
+    if not keep_alive:
+        lines.append("Connection: close")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
+    return head if request is not None and request.method == "HEAD" else head + body
+
+
+def _accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an Accept-Encoding value allows gzip (an explicit q=0 refuses it, '*' allows it)."""
+    if not accept_encoding:
+        return False
+    gzip_q: float | None = None
+    star_q: float | None = None
+    for item in accept_encoding.split(","):
+        coding, *params = item.split(";")
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        coding = coding.strip().lower()
+        if coding in ("gzip", "x-gzip"):
+            gzip_q = q
+        elif coding == "*":
+            star_q = q
+    if gzip_q is not None:
+        return gzip_q > 0
+    return star_q is not None and star_q > 0
