@@ -50,7 +50,9 @@ class NeuronCollector:
                 success[collector.name] = False
                 if collector.name not in self._failed_once:
                     self._failed_once.add(collector.name)
-                    log.exception("collector %s failed; its metrics are left out of this scrape", collector.name)
+                    log.exception(
+                        "collector %s failed; its metrics are left out of this scrape", collector.name
+                    )
                 continue
             success[collector.name] = True
             yield from metrics

@@ -78,4 +78,4 @@ class Ingestor:
     def on_child_exited(self, returncode: int | None, restart_in: float) -> None:
         """The child is gone: `up` is 0 until a new one reports."""
         self.health.child_running = False
-        log.warning("neuron-monitor exited with %s; restarting in %.1f s", returncode, restart_in)
+        log.debug("neuron-monitor exited with %s; restart in %.1f s", returncode, restart_in)

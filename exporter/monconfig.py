@@ -43,7 +43,7 @@ def parse_period(text: Any) -> float:
     """`"1s"` -> 1.0, `"2m"` -> 120.0; ValueError for anything else or a non-positive period."""
     match = _PERIOD.match(text) if isinstance(text, str) else None
     if match is None:
-        raise ValueError(f"period {text!r} is not like \"1s\" or \"1m\"")
+        raise ValueError(f'period {text!r} is not like "1s" or "1m"')
     seconds = float(match.group(1)) * (60 if match.group(2) == "m" else 1)
     if seconds <= 0:
         raise ValueError(f"period {text!r} must be positive")
@@ -60,7 +60,7 @@ def _group_periods(
         raise ConfigError(f"{where} must be a list")
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
-            raise ConfigError(f"{where}[{index}] must be an object with a \"type\"")
+            raise ConfigError(f'{where}[{index}] must be an object with a "type"')
         kind = entry["type"]
         if kind not in known:
             raise ConfigError(

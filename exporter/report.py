@@ -134,7 +134,9 @@ def _runtime(entry: Any, problems: list[Problem], seen: set[str]) -> RuntimeRepo
         problems.append(Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: entry has no tag or pid"))
         return None
     if tag in seen:
-        problems.append(Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: duplicate runtime {tag!r}"))
+        problems.append(
+            Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: duplicate runtime {tag!r}")
+        )
         return None
     seen.add(tag)
     pid = entry.get("pid")
@@ -182,7 +184,9 @@ def parse_report(doc: Any) -> Report:
         problems.append(Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: not a list"))
 
     system, system_dropped = _groups(doc.get("system_data"), SYSTEM_GROUPS, {}, problems, "")
-    instance = _identity(InstanceInfo, _section(doc, "instance_info", "instance_data"), "instance_info", problems)
+    instance = _identity(
+        InstanceInfo, _section(doc, "instance_info", "instance_data"), "instance_info", problems
+    )
     hardware = _identity(HardwareInfo, doc.get("neuron_hardware_info"), "neuron_hardware_info", problems)
 
     k8s: K8sInfo | None = None

@@ -138,7 +138,9 @@ def _advance_runtime(old: RuntimeState | None, revived: Totals | None, report: R
     totals = old.totals if old else (revived or Totals())
     stats = report.groups.get("execution_stats")
     if isinstance(stats, ExecutionStats) and _fresh(stats, old_groups.get("execution_stats")):
-        totals = Totals(_add(totals.status, stats.execution_summary), _add(totals.errors, stats.error_summary))
+        totals = Totals(
+            _add(totals.status, stats.execution_summary), _add(totals.errors, stats.error_summary)
+        )
     cores = owned_cores(groups, old.cores if old else frozenset())
     return RuntimeState(report.tag, report.pid, groups, cores, totals)
 

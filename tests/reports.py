@@ -14,9 +14,13 @@ def core_counters(utilization: dict[int, float]) -> dict[str, Any]:
     }
 
 
-def execution(completed: int, generic: int = 0, period: float = 1.0, latency: float | None = 0.01) -> dict[str, Any]:
+def execution(
+    completed: int, generic: int = 0, period: float = 1.0, latency: float | None = 0.01
+) -> dict[str, Any]:
     """An `execution_stats` group with per-period counts."""
-    percentiles = None if latency is None else {p: latency for p in ("p0", "p1", "p25", "p50", "p75", "p99", "p100")}
+    percentiles = (
+        None if latency is None else {p: latency for p in ("p0", "p1", "p25", "p50", "p75", "p99", "p100")}
+    )
     return {
         "period": period,
         "error_summary": {"generic": generic, "numerical": 0},
@@ -47,16 +51,25 @@ def memory(cores_bytes: dict[int, int]) -> dict[str, Any]:
 
 def runtime(tag: str, **groups: dict[str, Any]) -> dict[str, Any]:
     """A `neuron_runtime_data[]` entry."""
-    return {"pid": int(tag) if tag.isdigit() else 77, "neuron_runtime_tag": tag, "error": "", "report": groups}
+    return {
+        "pid": int(tag) if tag.isdigit() else 77,
+        "neuron_runtime_tag": tag,
+        "error": "",
+        "report": groups,
+    }
 
 
-def report(*runtimes: dict[str, Any], devices: int = 1, cores_per_device: int = 4, **system: Any) -> dict[str, Any]:
+def report(
+    *runtimes: dict[str, Any], devices: int = 1, cores_per_device: int = 4, **system: Any
+) -> dict[str, Any]:
     """A whole report."""
     return {
         "neuron_runtime_data": list(runtimes),
         "system_data": system,
         "instance_info": {"instance_id": "i-0abc", "instance_type": "inf2.xlarge", "error": ""},
         "neuron_hardware_info": {
-            "neuron_device_count": devices, "neuroncore_per_device_count": cores_per_device, "error": "",
+            "neuron_device_count": devices,
+            "neuroncore_per_device_count": cores_per_device,
+            "error": "",
         },
     }

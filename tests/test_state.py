@@ -24,7 +24,9 @@ class Pipeline:
         self.health = Health(stale_after=None, replay=True)
         self.ingestor = Ingestor(self.store, self.health)
         collectors = [cls(options or Options()) for cls in COLLECTORS]
-        self.registry = build_registry(NeuronCollector(self.store, self.health, collectors), process_metrics=False)
+        self.registry = build_registry(
+            NeuronCollector(self.store, self.health, collectors), process_metrics=False
+        )
 
     def feed(self, doc: Any) -> None:
         self.ingestor.on_line(orjson.dumps(doc) if not isinstance(doc, bytes) else doc)
@@ -45,8 +47,12 @@ def labels(**kw: str) -> tuple[tuple[str, str], ...]:
 
 def test_runtime_that_leaves_disappears_with_all_its_series() -> None:
     p = Pipeline()
-    p.feed(report(runtime("1", neuroncore_counters=core_counters({0: 50}), execution_stats=execution(5)),
-                  runtime("2", neuroncore_counters=core_counters({1: 20}))))
+    p.feed(
+        report(
+            runtime("1", neuroncore_counters=core_counters({0: 50}), execution_stats=execution(5)),
+            runtime("2", neuroncore_counters=core_counters({1: 20})),
+        )
+    )
     assert labels(pid="2", runtime_tag="2") in p.samples("neuron_runtime_info")
     p.feed(report(runtime("1", neuroncore_counters=core_counters({0: 50}))))
     text = render(p.registry, None)[0].decode()
@@ -80,12 +86,22 @@ def test_only_used_cores_are_attributed_to_a_runtime() -> None:
     """Every runtime lists every core (as on a real trn1.32xlarge); only used ones get its label."""
     p = Pipeline()
     all_cores_zero = {c: 0 for c in range(8)}
-    p.feed(report(
-        runtime("1", neuroncore_counters=core_counters({**all_cores_zero, 0: 40}),
-                memory_used=memory({**all_cores_zero, 0: 100, 1: 100})),
-        runtime("2", neuroncore_counters=core_counters(all_cores_zero), memory_used=memory({**all_cores_zero, 2: 5})),
-        devices=4, cores_per_device=2,
-    ))
+    p.feed(
+        report(
+            runtime(
+                "1",
+                neuroncore_counters=core_counters({**all_cores_zero, 0: 40}),
+                memory_used=memory({**all_cores_zero, 0: 100, 1: 100}),
+            ),
+            runtime(
+                "2",
+                neuroncore_counters=core_counters(all_cores_zero),
+                memory_used=memory({**all_cores_zero, 2: 5}),
+            ),
+            devices=4,
+            cores_per_device=2,
+        )
+    )
     util = p.samples("neuron_neuroncore_utilization_ratio")
     assert util == {
         labels(neuroncore="0", runtime_tag="1"): 0.4,
@@ -100,15 +116,25 @@ def test_only_used_cores_are_attributed_to_a_runtime() -> None:
 def test_idle_node_reports_zero_for_every_core() -> None:
     p = Pipeline()
     p.feed(report(devices=2, cores_per_device=2))
-    assert p.samples("neuron_neuroncore_utilization_ratio") == {labels(neuroncore=str(c)): 0 for c in range(4)}
+    assert p.samples("neuron_neuroncore_utilization_ratio") == {
+        labels(neuroncore=str(c)): 0 for c in range(4)
+    }
 
 
 def test_bad_group_costs_only_that_group() -> None:
     p = Pipeline()
     bad = execution(5)
     bad["execution_summary"]["completed"] = -3
-    p.feed(report(runtime("1", neuroncore_counters=core_counters({0: 10}), execution_stats=bad,
-                          memory_used={"error": "cannot read", "period": 1.0})))
+    p.feed(
+        report(
+            runtime(
+                "1",
+                neuroncore_counters=core_counters({0: 10}),
+                execution_stats=bad,
+                memory_used={"error": "cannot read", "period": 1.0},
+            )
+        )
+    )
     assert p.samples("neuron_neuroncore_utilization_ratio")[labels(neuroncore="0", runtime_tag="1")] == 0.1
     assert p.samples("neuron_execution_status_total") == {}
     assert p.health.invalid_groups == {"execution_stats": 1}
@@ -118,7 +144,12 @@ def test_bad_group_costs_only_that_group() -> None:
 
 @pytest.mark.parametrize(
     ("line", "reason"),
-    [(b"not json", "not_json"), (b"[1, 2]", "schema"), (b'{"a": NaN}', "not_json"), (b"[" * 5000, "not_json")],
+    [
+        (b"not json", "not_json"),
+        (b"[1, 2]", "schema"),
+        (b'{"a": NaN}', "not_json"),
+        (b"[" * 5000, "not_json"),
+    ],
 )
 def test_bad_lines_are_counted_by_reason(line: bytes, reason: str) -> None:
     p = Pipeline()
@@ -145,8 +176,12 @@ def test_group_absent_from_a_line_keeps_its_last_value() -> None:
 
 def test_duplicate_runtime_is_counted_and_first_kept() -> None:
     p = Pipeline()
-    p.feed(report(runtime("1", neuroncore_counters=core_counters({0: 10})),
-                  runtime("1", neuroncore_counters=core_counters({0: 90}))))
+    p.feed(
+        report(
+            runtime("1", neuroncore_counters=core_counters({0: 10})),
+            runtime("1", neuroncore_counters=core_counters({0: 90})),
+        )
+    )
     assert p.samples("neuron_neuroncore_utilization_ratio")[labels(neuroncore="0", runtime_tag="1")] == 0.1
     assert p.health.invalid_groups == {"neuron_runtime_data": 1}
 
@@ -154,9 +189,53 @@ def test_duplicate_runtime_is_counted_and_first_kept() -> None:
 def test_ecc_events_accumulate_per_device() -> None:
     p = Pipeline()
     for corrected in (1, 2):
-        hw = {"period": 1.0 + corrected, "neuron_devices": [
-            {"neuron_device_index": 0, "mem_ecc_corrected": corrected, "mem_ecc_repairable_uncorrected": 0}]}
+        hw = {
+            "period": 1.0 + corrected,
+            "neuron_devices": [
+                {
+                    "neuron_device_index": 0,
+                    "mem_ecc_corrected": corrected,
+                    "mem_ecc_repairable_uncorrected": 0,
+                }
+            ],
+        }
         p.feed(report(neuron_hw_counters=hw))
     ecc = p.samples("neuron_device_ecc_events_total")
     assert ecc[labels(event_type="mem_ecc_corrected", neuron_device="0")] == 3
     assert ecc[labels(event_type="mem_ecc_repairable_uncorrected", neuron_device="0")] == 0
+
+
+def test_each_distinct_problem_is_logged_once_and_counted_every_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    p = Pipeline()
+    erroring = report(runtime("1", memory_used={"error": "driver busy", "period": 1.0}))
+    for _ in range(3):
+        p.feed(erroring)
+        p.feed(b"garbage")
+    assert p.health.monitor_errors == {"memory_used": 3}
+    assert p.health.bad_lines == {"not_json": 3}
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("driver busy" in m for m in messages) == 1
+    assert sum("not JSON" in m for m in messages) == 1
+
+
+def test_runtime_entry_error_keeps_runtime_and_counters_but_drops_its_gauges() -> None:
+    p = Pipeline()
+    p.feed(report(runtime("1", execution_stats=execution(4), neuroncore_counters=core_counters({0: 10}))))
+    failing = runtime("1")
+    failing["error"] = "unreachable"
+    p.feed(report(failing))
+    assert p.samples("neuron_execution_status_total")[labels(runtime_tag="1", status="completed")] == 4
+    assert labels(neuroncore="0", runtime_tag="1") not in p.samples("neuron_neuroncore_utilization_ratio")
+    assert p.health.monitor_errors == {"neuron_runtime_data": 1}
+
+
+def test_unknown_fields_and_groups_are_ignored() -> None:
+    p = Pipeline()
+    doc = report(runtime("1", neuroncore_counters=core_counters({0: 10}), future_group={"x": 1}))
+    doc["future_section"] = {"a": [1, 2]}
+    doc["neuron_runtime_data"][0]["report"]["neuroncore_counters"]["new_field"] = "x"
+    p.feed(doc)
+    assert p.health.invalid_groups == {} and p.health.reports == 1
+    assert p.samples("neuron_neuroncore_utilization_ratio")[labels(neuroncore="0", runtime_tag="1")] == 0.1

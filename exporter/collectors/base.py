@@ -87,19 +87,12 @@ class Collector(ABC):
                 yield family.metric
 
 
-def number(value: float) -> str:
-    """An index or id as a label value: `3`, never `3.0`."""
-    return str(int(value)) if float(value).is_integer() else repr(value)
-
-
-def percentile_to_quantile(key: str) -> str | None:
-    """neuron-monitor's `p99` -> Prometheus quantile `0.99`; None for keys that are not percentiles."""
+def percentile_rank(key: str) -> float | None:
+    """neuron-monitor's percentile key `p99` -> 99.0, for ordering; None for keys that are not percentiles."""
     if not key.startswith("p"):
         return None
     try:
         percent = float(key[1:])
     except ValueError:
         return None
-    if not 0 <= percent <= 100:
-        return None
-    return format(percent / 100, "g")
+    return percent if 0 <= percent <= 100 else None

@@ -2,17 +2,18 @@
 
     neuron_execution_status_total{runtime_tag="4242",status="completed"} 2977
     neuron_execution_errors_total{error_type="generic",runtime_tag="4242"} 0
-    neuron_execution_latency_seconds{quantile="0.99",runtime_tag="4242"} 0.0033
+    neuron_execution_latency_seconds{percentile="p99",runtime_tag="4242"} 0.0033
 
 neuron-monitor reports counts per period; the exporter sums them (state.advance), so these are true
-counters for rate(). Latencies are the percentiles of the last period, absent when nothing ran.
+counters for rate(). Latencies are the percentiles of the last period, absent when nothing ran; the label keeps
+neuron-monitor's key (`p99`) because `quantile` is reserved for summaries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from exporter.collectors.base import Collector, Family, MetricSpec, percentile_to_quantile
+from exporter.collectors.base import Collector, Family, MetricSpec, percentile_rank
 from exporter.schema import ExecutionStats
 from exporter.state import State
 
@@ -21,13 +22,9 @@ def add_percentiles(family: Family, runtime_tag: str, percentiles: Mapping[str, 
     """One sample per percentile, in ascending quantile order; nothing when the side is null."""
     if not percentiles:
         return
-    quantiles = []
-    for key, value in percentiles.items():
-        quantile = percentile_to_quantile(key)
-        if quantile is not None:
-            quantiles.append((float(quantile), quantile, value))
-    for _, quantile, value in sorted(quantiles):
-        family.add({"quantile": quantile, "runtime_tag": runtime_tag}, value)
+    ranked = sorted((rank, key) for key in percentiles if (rank := percentile_rank(key)) is not None)
+    for _, key in ranked:
+        family.add({"percentile": key, "runtime_tag": runtime_tag}, percentiles[key])
 
 
 class ExecutionStatsCollector(Collector):
@@ -37,26 +34,34 @@ class ExecutionStatsCollector(Collector):
     description = "execution outcomes and errors (counters), total and device latency percentiles"
     specs = (
         MetricSpec(
-            "neuron_execution_status_total", "counter",
+            "neuron_execution_status_total",
+            "counter",
             "Executions by outcome, summed over neuron-monitor periods (execution_stats.execution_summary.*).",
-            ("runtime_tag", "status"), "execution_stats.execution_summary.<status>",
+            ("runtime_tag", "status"),
+            "execution_stats.execution_summary.<status>",
         ),
         MetricSpec(
-            "neuron_execution_errors_total", "counter",
+            "neuron_execution_errors_total",
+            "counter",
             "Execution errors by type, summed over neuron-monitor periods (execution_stats.error_summary.*).",
-            ("error_type", "runtime_tag"), "execution_stats.error_summary.<error_type>",
+            ("error_type", "runtime_tag"),
+            "execution_stats.error_summary.<error_type>",
         ),
         MetricSpec(
-            "neuron_execution_latency_seconds", "gauge",
+            "neuron_execution_latency_seconds",
+            "gauge",
             "Execution latency percentiles over the last period as measured by the Neuron runtime "
             "(execution_stats.latency_stats.total_latency).",
-            ("quantile", "runtime_tag"), "execution_stats.latency_stats.total_latency.p<N>",
+            ("percentile", "runtime_tag"),
+            "execution_stats.latency_stats.total_latency.p<N>",
         ),
         MetricSpec(
-            "neuron_execution_device_latency_seconds", "gauge",
+            "neuron_execution_device_latency_seconds",
+            "gauge",
             "Execution latency percentiles over the last period, time on the device only "
             "(execution_stats.latency_stats.device_latency).",
-            ("quantile", "runtime_tag"), "execution_stats.latency_stats.device_latency.p<N>",
+            ("percentile", "runtime_tag"),
+            "execution_stats.latency_stats.device_latency.p<N>",
         ),
     )
 
@@ -72,7 +77,9 @@ class ExecutionStatsCollector(Collector):
             stats = runtime.group("execution_stats")
             if isinstance(stats, ExecutionStats) and stats.latency_stats is not None:
                 latency = stats.latency_stats
-                add_percentiles(families["neuron_execution_latency_seconds"], runtime.tag, latency.total_latency)
+                add_percentiles(
+                    families["neuron_execution_latency_seconds"], runtime.tag, latency.total_latency
+                )
                 add_percentiles(
                     families["neuron_execution_device_latency_seconds"], runtime.tag, latency.device_latency
                 )

@@ -1,9 +1,9 @@
 """Identity: instance and hardware `_info` metrics, device geometry, and the runtimes present.
 
-    neuron_instance_info{instance_id="i-0…",instance_type="trn2.48xlarge",…} 1
-    neuron_hardware_info{device_type="trainium2",neuroncore_version="v3d",…} 1
-    neuron_devices 16
-    neuron_runtime_info{pid="4242",runtime_tag="4242"} 1
+neuron_instance_info{instance_id="i-0…",instance_type="trn2.48xlarge",…} 1
+neuron_hardware_info{device_type="trainium2",neuroncore_version="v3d",…} 1
+neuron_devices 16
+neuron_runtime_info{pid="4242",runtime_tag="4242"} 1
 """
 
 from __future__ import annotations
@@ -42,30 +42,46 @@ class InfoCollector(Collector):
     description = "instance_info, neuron_hardware_info and the runtime list"
     specs = (
         MetricSpec(
-            "neuron_instance_info", "info", "EC2 instance identity from neuron-monitor instance_info; always 1.",
-            tuple(label for label, _ in INSTANCE_LABELS), "instance_info.*",
+            "neuron_instance_info",
+            "info",
+            "EC2 instance identity from neuron-monitor instance_info; always 1.",
+            tuple(label for label, _ in INSTANCE_LABELS),
+            "instance_info.*",
         ),
         MetricSpec(
-            "neuron_hardware_info", "info", "Neuron hardware identity from neuron_hardware_info; always 1.",
-            tuple(label for label, _ in HARDWARE_LABELS), "neuron_hardware_info.*",
+            "neuron_hardware_info",
+            "info",
+            "Neuron hardware identity from neuron_hardware_info; always 1.",
+            tuple(label for label, _ in HARDWARE_LABELS),
+            "neuron_hardware_info.*",
         ),
         MetricSpec(
-            "neuron_devices", "gauge", "Number of Neuron devices (neuron_hardware_info.neuron_device_count).",
-            (), "neuron_hardware_info.neuron_device_count",
+            "neuron_devices",
+            "gauge",
+            "Number of Neuron devices (neuron_hardware_info.neuron_device_count).",
+            (),
+            "neuron_hardware_info.neuron_device_count",
         ),
         MetricSpec(
-            "neuron_device_neuroncores", "gauge",
+            "neuron_device_neuroncores",
+            "gauge",
             "NeuronCores per device, logical cores under LNC (neuron_hardware_info.neuroncore_per_device_count).",
-            (), "neuron_hardware_info.neuroncore_per_device_count",
+            (),
+            "neuron_hardware_info.neuroncore_per_device_count",
         ),
         MetricSpec(
-            "neuron_device_memory_bytes", "gauge",
+            "neuron_device_memory_bytes",
+            "gauge",
             "Memory of one Neuron device (neuron_hardware_info.neuron_device_memory_size).",
-            (), "neuron_hardware_info.neuron_device_memory_size",
+            (),
+            "neuron_hardware_info.neuron_device_memory_size",
         ),
         MetricSpec(
-            "neuron_runtime_info", "info", "A Neuron runtime (application) in the report; always 1.",
-            ("runtime_tag", "pid"), "neuron_runtime_data[].neuron_runtime_tag, .pid",
+            "neuron_runtime_info",
+            "info",
+            "A Neuron runtime (application) in the report; always 1.",
+            ("runtime_tag", "pid"),
+            "neuron_runtime_data[].neuron_runtime_tag, .pid",
         ),
     )
 
@@ -79,8 +95,10 @@ class InfoCollector(Collector):
         hw = state.hardware
         if hw is not None:
             families["neuron_hardware_info"].add(
-                {label: "" if getattr(hw, field) is None else str(getattr(hw, field))
-                 for label, field in HARDWARE_LABELS},
+                {
+                    label: "" if getattr(hw, field) is None else str(getattr(hw, field))
+                    for label, field in HARDWARE_LABELS
+                },
                 1,
             )
             for name, value in (
@@ -92,4 +110,6 @@ class InfoCollector(Collector):
                     families[name].add({}, value)
         runtime_info = families["neuron_runtime_info"]
         for runtime in state.sorted_runtimes():
-            runtime_info.add({"runtime_tag": runtime.tag, "pid": "" if runtime.pid is None else str(runtime.pid)}, 1)
+            runtime_info.add(
+                {"runtime_tag": runtime.tag, "pid": "" if runtime.pid is None else str(runtime.pid)}, 1
+            )

@@ -1,7 +1,7 @@
 """`memory_info`: host RAM and swap.
 
-    neuron_system_memory_total_bytes 4.9e+10
-    neuron_system_swap_used_bytes 0
+neuron_system_memory_total_bytes 4.9e+10
+neuron_system_swap_used_bytes 0
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ class MemoryInfoCollector(Collector):
     description = "host memory and swap"
     specs = tuple(
         MetricSpec(
-            f"neuron_system_{field}", "gauge",
+            f"neuron_system_{field}",
+            "gauge",
             f"Host {field.replace('_', ' ').removesuffix(' bytes')}, bytes (memory_info.{field}).",
-            (), f"memory_info.{field}",
+            (),
+            f"memory_info.{field}",
         )
         for field in FIELDS
     )

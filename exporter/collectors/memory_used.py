@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from exporter.collectors.base import Collector, Family, MetricSpec, number
+from exporter.collectors.base import Collector, Family, MetricSpec
 from exporter.schema import LoadedModel, MemoryUsed
 from exporter.state import RuntimeState, State
 
@@ -26,48 +26,65 @@ class MemoryUsedCollector(Collector):
     description = "runtime host/device memory, host and per-NeuronCore breakdown, loaded models"
     specs = (
         MetricSpec(
-            "neuron_runtime_memory_used_bytes", "gauge",
+            "neuron_runtime_memory_used_bytes",
+            "gauge",
             "Memory used by the runtime, by location host or neuron_device (memory_used.neuron_runtime_used_bytes).",
-            ("location", "runtime_tag"), "memory_used.neuron_runtime_used_bytes.{host,neuron_device}",
+            ("location", "runtime_tag"),
+            "memory_used.neuron_runtime_used_bytes.{host,neuron_device}",
         ),
         MetricSpec(
-            "neuron_runtime_memory_breakdown_bytes", "gauge",
+            "neuron_runtime_memory_breakdown_bytes",
+            "gauge",
             "Host memory used by the runtime, by category (neuron_runtime_used_bytes.usage_breakdown.host).",
             ("category", "location", "runtime_tag"),
             "memory_used.neuron_runtime_used_bytes.usage_breakdown.host.<category>",
         ),
         MetricSpec(
-            "neuron_neuroncore_memory_used_bytes", "gauge",
+            "neuron_neuroncore_memory_used_bytes",
+            "gauge",
             "Device memory used by the runtime on a NeuronCore, by category "
             "(usage_breakdown.neuroncore_memory_usage).",
             ("category", "neuroncore", "runtime_tag"),
             "memory_used.neuron_runtime_used_bytes.usage_breakdown.neuroncore_memory_usage.<nc>.<category>",
         ),
         MetricSpec(
-            "neuron_runtime_loaded_models", "gauge", "Models loaded by the runtime (len(memory_used.loaded_models)).",
-            ("runtime_tag",), "memory_used.loaded_models",
+            "neuron_runtime_loaded_models",
+            "gauge",
+            "Models loaded by the runtime (len(memory_used.loaded_models)).",
+            ("runtime_tag",),
+            "memory_used.loaded_models",
         ),
         MetricSpec(
-            "neuron_runtime_running_models", "gauge",
+            "neuron_runtime_running_models",
+            "gauge",
             "Loaded models that are executing (memory_used.loaded_models[].is_running).",
-            ("runtime_tag",), "memory_used.loaded_models[].is_running",
+            ("runtime_tag",),
+            "memory_used.loaded_models[].is_running",
         ),
         MetricSpec(
-            "neuron_model_info", "info", "A loaded model (opt-in: per-model); always 1.",
-            ("model_id", "model_name", "runtime_tag", "uuid"), "memory_used.loaded_models[].{model_id,name,uuid}",
+            "neuron_model_info",
+            "info",
+            "A loaded model (opt-in: per-model); always 1.",
+            ("model_id", "model_name", "runtime_tag", "uuid"),
+            "memory_used.loaded_models[].{model_id,name,uuid}",
         ),
         MetricSpec(
-            "neuron_model_running", "gauge", "1 if the loaded model is executing (opt-in: per-model).",
-            ("model_id", "runtime_tag"), "memory_used.loaded_models[].is_running",
+            "neuron_model_running",
+            "gauge",
+            "1 if the loaded model is executing (opt-in: per-model).",
+            ("model_id", "runtime_tag"),
+            "memory_used.loaded_models[].is_running",
         ),
         MetricSpec(
-            "neuron_model_memory_used_bytes", "gauge",
+            "neuron_model_memory_used_bytes",
+            "gauge",
             "Memory allocated for a model subgraph at load time, by location (opt-in: per-model).",
             ("location", "model_id", "neuron_device", "neuroncore", "runtime_tag", "subgraph"),
             "memory_used.loaded_models[].subgraphs.<sg>.memory_used_bytes.{host,neuron_device}",
         ),
         MetricSpec(
-            "neuron_model_memory_breakdown_bytes", "gauge",
+            "neuron_model_memory_breakdown_bytes",
+            "gauge",
             "Memory allocated for a model subgraph, by location and category (opt-in: per-model).",
             ("category", "location", "model_id", "runtime_tag", "subgraph"),
             "memory_used.loaded_models[].subgraphs.<sg>.memory_used_bytes.usage_breakdown.<location>.<category>",
@@ -88,12 +105,15 @@ class MemoryUsedCollector(Collector):
             for location in LOCATIONS:
                 value = getattr(used, location)
                 if value is not None:
-                    families["neuron_runtime_memory_used_bytes"].add({"location": location, "runtime_tag": tag}, value)
+                    families["neuron_runtime_memory_used_bytes"].add(
+                        {"location": location, "runtime_tag": tag}, value
+                    )
             breakdown = used.usage_breakdown
             if breakdown is not None and breakdown.host:
                 for category in sorted(breakdown.host):
                     families["neuron_runtime_memory_breakdown_bytes"].add(
-                        {"category": category, "location": "host", "runtime_tag": tag}, breakdown.host[category]
+                        {"category": category, "location": "host", "runtime_tag": tag},
+                        breakdown.host[category],
                     )
             if breakdown is not None and breakdown.neuroncore_memory_usage:
                 per_core = breakdown.neuroncore_memory_usage
@@ -101,14 +121,17 @@ class MemoryUsedCollector(Collector):
                     categories = per_core.get(core) or {}
                     for category in sorted(categories):
                         families["neuron_neuroncore_memory_used_bytes"].add(
-                            {"category": category, "neuroncore": str(core), "runtime_tag": tag}, categories[category]
+                            {"category": category, "neuroncore": str(core), "runtime_tag": tag},
+                            categories[category],
                         )
         families["neuron_runtime_loaded_models"].add({"runtime_tag": tag}, len(memory.loaded_models))
         families["neuron_runtime_running_models"].add(
             {"runtime_tag": tag}, sum(1 for model in memory.loaded_models if model.is_running)
         )
         if self.options.per_model:
-            for model in sorted(memory.loaded_models, key=lambda m: (m.model_id is None, m.model_id or 0, m.uuid)):
+            for model in sorted(
+                memory.loaded_models, key=lambda m: (m.model_id is None, m.model_id or 0, m.uuid)
+            ):
                 self._model(tag, model, families)
 
     @staticmethod
@@ -117,32 +140,35 @@ class MemoryUsedCollector(Collector):
         families["neuron_model_info"].add(
             {"model_id": model_id, "model_name": model.name, "runtime_tag": tag, "uuid": model.uuid}, 1
         )
-        families["neuron_model_running"].add({"model_id": model_id, "runtime_tag": tag}, 1 if model.is_running else 0)
+        families["neuron_model_running"].add(
+            {"model_id": model_id, "runtime_tag": tag}, 1 if model.is_running else 0
+        )
         for name in sorted(model.subgraphs):
             subgraph = model.subgraphs[name]
             used = subgraph.memory_used_bytes
             if used is None:
                 continue
+            placement = {
+                "neuron_device": _index(subgraph.neuron_device_index),
+                "neuroncore": _index(subgraph.neuroncore_index),
+            }
             for location in LOCATIONS:
                 value = getattr(used, location)
-                if value is None:
-                    continue
-                families["neuron_model_memory_used_bytes"].add(
-                    {
-                        "location": location,
-                        "model_id": model_id,
-                        "neuron_device": "" if subgraph.neuron_device_index is None
-                        else number(subgraph.neuron_device_index),
-                        "neuroncore": "" if subgraph.neuroncore_index is None else number(subgraph.neuroncore_index),
-                        "runtime_tag": tag,
-                        "subgraph": name,
-                    },
-                    value,
-                )
+                if value is not None:
+                    families["neuron_model_memory_used_bytes"].add(
+                        {
+                            "location": location,
+                            "model_id": model_id,
+                            **placement,
+                            "runtime_tag": tag,
+                            "subgraph": name,
+                        },
+                        value,
+                    )
             breakdown = used.usage_breakdown
             for location in LOCATIONS:
-                categories = getattr(breakdown, location) if breakdown is not None else None
-                for category in sorted(categories or ()):
+                categories: dict[str, float] = (getattr(breakdown, location) if breakdown else None) or {}
+                for category in sorted(categories):
                     families["neuron_model_memory_breakdown_bytes"].add(
                         {
                             "category": category,
@@ -153,3 +179,8 @@ class MemoryUsedCollector(Collector):
                         },
                         categories[category],
                     )
+
+
+def _index(value: int | None) -> str:
+    """An index label value; empty when neuron-monitor did not say."""
+    return "" if value is None else str(value)

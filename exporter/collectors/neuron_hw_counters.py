@@ -21,9 +21,11 @@ class HwCountersCollector(Collector):
     description = "device ECC events (counters)"
     specs = (
         MetricSpec(
-            "neuron_device_ecc_events_total", "counter",
+            "neuron_device_ecc_events_total",
+            "counter",
             "Device ECC events by type, summed over neuron-monitor periods (neuron_hw_counters.neuron_devices[]).",
-            ("event_type", "neuron_device"), "neuron_hw_counters.neuron_devices[].<event_type>",
+            ("event_type", "neuron_device"),
+            "neuron_hw_counters.neuron_devices[].<event_type>",
         ),
     )
 

@@ -19,7 +19,9 @@ def add_pods(family: Family, key: str, refs: Mapping[int, PodRef]) -> None:
     for index in sorted(refs):
         ref = refs[index]
         for container in sorted(ref.container_name) or [""]:
-            family.add({"container": container, "namespace": ref.namespace, key: str(index), "pod": ref.pod_name}, 1)
+            family.add(
+                {"container": container, "namespace": ref.namespace, key: str(index), "pod": ref.pod_name}, 1
+            )
 
 
 class K8sInfoCollector(Collector):
@@ -29,12 +31,18 @@ class K8sInfoCollector(Collector):
     description = "pod/container attribution of NeuronCores and devices"
     specs = (
         MetricSpec(
-            "neuron_neuroncore_pod_info", "info", "The pod and container a NeuronCore is allocated to; always 1.",
-            ("container", "namespace", "neuroncore", "pod"), "neuron_k8s_info.neuroncores_k8s_info.<nc>",
+            "neuron_neuroncore_pod_info",
+            "info",
+            "The pod and container a NeuronCore is allocated to; always 1.",
+            ("container", "namespace", "neuroncore", "pod"),
+            "neuron_k8s_info.neuroncores_k8s_info.<nc>",
         ),
         MetricSpec(
-            "neuron_device_pod_info", "info", "The pod and container a Neuron device is allocated to; always 1.",
-            ("container", "namespace", "neuron_device", "pod"), "neuron_k8s_info.neurondevices_k8s_info.<dev>",
+            "neuron_device_pod_info",
+            "info",
+            "The pod and container a Neuron device is allocated to; always 1.",
+            ("container", "namespace", "neuron_device", "pod"),
+            "neuron_k8s_info.neurondevices_k8s_info.<dev>",
         ),
     )
 

@@ -1,6 +1,6 @@
 """`neuron_runtime_vcpu_usage`: the share of time each runtime spends in user and kernel code.
 
-    neuron_runtime_vcpu_usage_ratio{mode="user",runtime_tag="4242"} 0.4201
+neuron_runtime_vcpu_usage_ratio{mode="user",runtime_tag="4242"} 0.4201
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ class RuntimeVcpuUsageCollector(Collector):
     description = "runtime vCPU usage (user, system)"
     specs = (
         MetricSpec(
-            "neuron_runtime_vcpu_usage_ratio", "gauge",
+            "neuron_runtime_vcpu_usage_ratio",
+            "gauge",
             "vCPU time of the runtime over the last period by mode, 0-1 "
             "(neuron_runtime_vcpu_usage.vcpu_usage.{user,system} / 100).",
-            ("mode", "runtime_tag"), "neuron_runtime_vcpu_usage.vcpu_usage.{user,system}",
+            ("mode", "runtime_tag"),
+            "neuron_runtime_vcpu_usage.vcpu_usage.{user,system}",
         ),
     )
 

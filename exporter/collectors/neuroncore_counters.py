@@ -31,18 +31,23 @@ class NeuronCoreCountersCollector(Collector):
     description = "NeuronCore utilization, flops, per-physical-core utilization (trn2 v3d)"
     specs = (
         MetricSpec(
-            "neuron_neuroncore_utilization_ratio", "gauge",
+            "neuron_neuroncore_utilization_ratio",
+            "gauge",
             "NeuronCore utilization over the last period, 0-1 (neuroncores_in_use.*.neuroncore_utilization / 100).",
-            ("neuroncore", "runtime_tag"), "neuroncore_counters.neuroncores_in_use.<nc>.neuroncore_utilization",
+            ("neuroncore", "runtime_tag"),
+            "neuroncore_counters.neuroncores_in_use.<nc>.neuroncore_utilization",
         ),
         MetricSpec(
-            "neuron_neuroncore_flops", "gauge",
+            "neuron_neuroncore_flops",
+            "gauge",
             "Floating point operations per second on the NeuronCore over the last period "
             "(neuroncores_in_use.*.flops).",
-            ("neuroncore", "runtime_tag"), "neuroncore_counters.neuroncores_in_use.<nc>.flops",
+            ("neuroncore", "runtime_tag"),
+            "neuroncore_counters.neuroncores_in_use.<nc>.flops",
         ),
         MetricSpec(
-            "neuron_neuroncore_physical_utilization_ratio", "gauge",
+            "neuron_neuroncore_physical_utilization_ratio",
+            "gauge",
             "Utilization of one physical core of a logical NeuronCore, 0-1 (neuroncores_in_use.*.v3d.*).",
             ("neuroncore", "physical_neuroncore", "runtime_tag"),
             "neuroncore_counters.neuroncores_in_use.<nc>.v3d.<nc_v3.N>.neuroncore_utilization",
@@ -68,7 +73,8 @@ class NeuronCoreCountersCollector(Collector):
                     utilization.add({"neuroncore": nc, "runtime_tag": runtime.tag}, 0)
                     continue
                 utilization.add(
-                    {"neuroncore": nc, "runtime_tag": runtime.tag}, (counter.neuroncore_utilization or 0) / PERCENT
+                    {"neuroncore": nc, "runtime_tag": runtime.tag},
+                    (counter.neuroncore_utilization or 0) / PERCENT,
                 )
                 if counter.flops is not None:
                     flops.add({"neuroncore": nc, "runtime_tag": runtime.tag}, counter.flops)
@@ -76,7 +82,11 @@ class NeuronCoreCountersCollector(Collector):
                     value = counter.physical[key].neuroncore_utilization
                     if value is not None:
                         physical.add(
-                            {"neuroncore": nc, "physical_neuroncore": physical_index(key), "runtime_tag": runtime.tag},
+                            {
+                                "neuroncore": nc,
+                                "physical_neuroncore": physical_index(key),
+                                "runtime_tag": runtime.tag,
+                            },
                             value / PERCENT,
                         )
         for core in state.known_cores():

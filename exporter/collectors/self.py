@@ -1,8 +1,8 @@
 """The exporter's own health series (`neuron_exporter_*`, `neuron_monitor_up`).
 
-    neuron_monitor_up 1
-    neuron_exporter_bad_lines_total{reason="not_json"} 0
-    neuron_exporter_collector_success{collector="memory_used"} 1
+neuron_monitor_up 1
+neuron_exporter_bad_lines_total{reason="not_json"} 0
+neuron_exporter_collector_success{collector="memory_used"} 1
 """
 
 from __future__ import annotations
@@ -16,32 +16,54 @@ from exporter.health import BAD_LINE_REASONS, Health
 SPECS = (
     MetricSpec("neuron_exporter_build_info", "info", "neuron-exporter build; always 1.", ("version",), "-"),
     MetricSpec(
-        "neuron_monitor_up", "gauge",
-        "1 if neuron-monitor is running and its last report is fresh (within 3 periods), else 0.", (), "-",
+        "neuron_monitor_up",
+        "gauge",
+        "1 if neuron-monitor is running and its last report is fresh (within 3 periods), else 0.",
+        (),
+        "-",
     ),
     MetricSpec(
-        "neuron_exporter_last_report_timestamp_seconds", "gauge",
-        "Unix time at which the last neuron-monitor report was ingested.", (), "-",
+        "neuron_exporter_last_report_timestamp_seconds",
+        "gauge",
+        "Unix time at which the last neuron-monitor report was ingested.",
+        (),
+        "-",
     ),
     MetricSpec("neuron_exporter_reports_total", "counter", "neuron-monitor reports ingested.", (), "-"),
     MetricSpec(
-        "neuron_exporter_bad_lines_total", "counter",
-        "Lines from neuron-monitor dropped whole, by reason (too_long, not_json, schema).", ("reason",), "-",
+        "neuron_exporter_bad_lines_total",
+        "counter",
+        "Lines from neuron-monitor dropped whole, by reason (too_long, not_json, schema).",
+        ("reason",),
+        "-",
     ),
     MetricSpec(
-        "neuron_exporter_invalid_groups_total", "counter",
-        "Metric groups that failed validation and were skipped for their report, by group.", ("group",), "-",
+        "neuron_exporter_invalid_groups_total",
+        "counter",
+        "Metric groups that failed validation and were skipped for their report, by group.",
+        ("group",),
+        "-",
     ),
     MetricSpec(
-        "neuron_exporter_monitor_errors_total", "counter",
-        "Groups or runtimes for which neuron-monitor itself reported an error, by group.", ("group",), "-",
+        "neuron_exporter_monitor_errors_total",
+        "counter",
+        "Groups or runtimes for which neuron-monitor itself reported an error, by group.",
+        ("group",),
+        "-",
     ),
     MetricSpec(
-        "neuron_exporter_monitor_restarts_total", "counter", "Times the neuron-monitor child was restarted.", (), "-",
+        "neuron_exporter_monitor_restarts_total",
+        "counter",
+        "Times the neuron-monitor child was restarted.",
+        (),
+        "-",
     ),
     MetricSpec(
-        "neuron_exporter_collector_success", "gauge", "1 if the collector rendered without error on this scrape.",
-        ("collector",), "-",
+        "neuron_exporter_collector_success",
+        "gauge",
+        "1 if the collector rendered without error on this scrape.",
+        ("collector",),
+        "-",
     ),
 )
 

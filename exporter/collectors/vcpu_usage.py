@@ -1,8 +1,8 @@
 """`vcpu_usage`: host vCPU usage by mode (average; per vCPU opt-in) and context switches.
 
-    neuron_system_vcpu_average_usage_ratio{mode="idle"} 0.3936
-    neuron_system_vcpus 192
-    neuron_system_context_switches_total 1.2e+06
+neuron_system_vcpu_average_usage_ratio{mode="idle"} 0.3936
+neuron_system_vcpus 192
+neuron_system_context_switches_total 1.2e+06
 """
 
 from __future__ import annotations
@@ -31,23 +31,32 @@ class VcpuUsageCollector(Collector):
     description = "host vCPU usage by mode (average, per vCPU opt-in), vCPU count, context switches"
     specs = (
         MetricSpec(
-            "neuron_system_vcpu_average_usage_ratio", "gauge",
+            "neuron_system_vcpu_average_usage_ratio",
+            "gauge",
             "Host vCPU time over the last period by mode, averaged over all vCPUs, 0-1 (vcpu_usage.average_usage).",
-            ("mode",), "vcpu_usage.average_usage.<mode>",
+            ("mode",),
+            "vcpu_usage.average_usage.<mode>",
         ),
         MetricSpec(
-            "neuron_system_vcpu_usage_ratio", "gauge",
+            "neuron_system_vcpu_usage_ratio",
+            "gauge",
             "Host vCPU time over the last period by vCPU and mode, 0-1 (opt-in: per-vCPU; vcpu_usage.usage_data).",
-            ("mode", "vcpu"), "vcpu_usage.usage_data.<vcpu>.<mode>",
+            ("mode", "vcpu"),
+            "vcpu_usage.usage_data.<vcpu>.<mode>",
         ),
         MetricSpec(
-            "neuron_system_vcpus", "gauge", "Number of host vCPUs (len(vcpu_usage.usage_data)).",
-            (), "vcpu_usage.usage_data",
+            "neuron_system_vcpus",
+            "gauge",
+            "Number of host vCPUs (len(vcpu_usage.usage_data)).",
+            (),
+            "vcpu_usage.usage_data",
         ),
         MetricSpec(
-            "neuron_system_context_switches_total", "counter",
+            "neuron_system_context_switches_total",
+            "counter",
             "Host context switches, summed over neuron-monitor periods (vcpu_usage.context_switch_count).",
-            (), "vcpu_usage.context_switch_count",
+            (),
+            "vcpu_usage.context_switch_count",
         ),
     )
 

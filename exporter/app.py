@@ -1,0 +1,157 @@
+"""Composition root: builds the data path from Settings and runs it in one task group.
+
+neuron-monitor stdout -> Supervisor -> Ingestor (decode, validate, advance) -> Store
+HTTP scrape -> NeuronCollector(Store) -> exposition
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from exporter.collectors import COLLECTORS, Collector, Options
+from exporter.exposition import NeuronCollector, Store, build_registry, render
+from exporter.health import Health
+from exporter.http import HttpServer, Request, Response
+from exporter.ingest import Ingestor
+from exporter.monconfig import ConfigError, load_monitor_config
+from exporter.settings import Settings
+from exporter.state import State
+from exporter.stream import LineFramer, Oversized
+from exporter.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 1 << 16
+
+LANDING_PAGE = b"""<!doctype html>
+<html><head><title>neuron-exporter</title></head>
+<body><h1>neuron-exporter</h1>
+<p>Prometheus exporter for AWS Inferentia and Trainium, fed by neuron-monitor.</p>
+<ul><li><a href="/metrics">/metrics</a></li>
+<li><a href="/-/healthy">/-/healthy</a> (liveness)</li>
+<li><a href="/-/ready">/-/ready</a> (readiness: fresh neuron-monitor data)</li></ul>
+</body></html>
+"""
+
+
+def make_collectors(settings: Settings) -> list[Collector]:
+    """The enabled collectors of the chosen naming scheme, in table order."""
+    table: Sequence[type[Collector]] = COLLECTORS
+    if settings.aws_compat:
+        from exporter.collectors.aws_compat import AWS_COLLECTORS
+
+        table = AWS_COLLECTORS
+    options = Options(per_model=settings.per_model, per_vcpu=settings.per_vcpu)
+    return [cls(options) for cls in table if cls.name in settings.collectors]
+
+
+class App:
+    """The running exporter: state, health, ingest, and the HTTP routes over them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(State())
+        self.health = Health(stale_after=settings.stale_after, replay=settings.replay is not None)
+        self.ingestor = Ingestor(self.store, self.health)
+        collector = NeuronCollector(self.store, self.health, make_collectors(settings))
+        self.registry = build_registry(collector, process_metrics=not settings.once)
+        self.supervisor: Supervisor | None = None
+
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The current /metrics body and its content type."""
+        return render(self.registry, accept)
+
+    def handle(self, request: Request) -> Response:
+        """Route one HTTP request."""
+        path = request.path
+        if path == "/metrics":
+            body, content_type = self.exposition(request.headers.get("accept"))
+            return Response(200, body, content_type)
+        if path == "/":
+            return Response(200, LANDING_PAGE, "text/html; charset=utf-8")
+        if path in ("/-/healthy", "/healthz"):
+            return Response(200, b"OK\n")
+        if path in ("/-/ready", "/readyz"):
+            if self.health.fresh():
+                return Response(200, b"ready\n")
+            reason = (
+                "no report yet" if self.health.last_report_time is None else "neuron-monitor data is stale"
+            )
+            return Response(503, f"not ready: {reason}\n".encode())
+        return Response(404, b"not found\n")
+
+    async def replay(self) -> None:
+        """Feed a capture file through the same framing and ingest path as a live child."""
+        assert self.settings.replay is not None
+        framer = LineFramer(self.settings.max_line_bytes)
+        async with await anyio.open_file(self.settings.replay, "rb") as stream:
+            while chunk := await stream.read(READ_CHUNK):
+                self._feed(framer.feed(chunk))
+        self._feed(framer.flush())
+
+    def _feed(self, items: list[bytes | Oversized]) -> None:
+        for item in items:
+            if isinstance(item, Oversized):
+                self.ingestor.on_oversized_line(item.length)
+            else:
+                self.ingestor.on_line(item)
+
+    def reload(self) -> None:
+        """SIGHUP: re-read and validate the config; restart the child with it, or keep the old one."""
+        config = self.settings.monitor_config
+        if config.path is None or self.supervisor is None:
+            log.info("SIGHUP: nothing to reload")
+            return
+        try:
+            new = load_monitor_config(config.path)
+        except ConfigError as exc:
+            log.error("SIGHUP: %s; keeping the running configuration", exc)
+            return
+        self.health.stale_after = self.settings.stale_periods * new.period
+        self.supervisor.hang_timeout = max(self.settings.hang_periods * new.period, 5.0)
+        log.info("SIGHUP: configuration valid (period %.3g s); restarting neuron-monitor", new.period)
+        self.supervisor.request_restart()
+
+    async def watch_signals(self, scope: anyio.CancelScope) -> None:
+        """SIGTERM/SIGINT stop everything (the child is terminated on the way out); SIGHUP reloads."""
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    self.reload()
+                    continue
+                log.info("received %s; shutting down", signal.Signals(signum).name)
+                scope.cancel()
+                return
+
+
+async def run(settings: Settings) -> int:
+    """Run until a signal (or, with --once, until the capture is rendered); the exit code."""
+    app = App(settings)
+    if settings.once:
+        await app.replay()
+        sys.stdout.buffer.write(app.exposition()[0])
+        sys.stdout.buffer.flush()
+        return 0
+    server = await HttpServer.bind(settings.listen_host, settings.listen_port)
+    if settings.replay is not None:
+        await app.replay()
+        log.info("replayed %d reports from %s", app.health.reports, settings.replay)
+    log.info("serving /metrics on port %d", server.port)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(app.watch_signals, tg.cancel_scope)
+        await tg.start(server.serve, app.handle)
+        if settings.replay is None:
+            app.supervisor = Supervisor(
+                settings.monitor_argv,
+                app.ingestor,
+                max_line_bytes=settings.max_line_bytes,
+                hang_timeout=settings.hang_timeout,
+            )
+            await tg.start(app.supervisor.run)
+    await server.aclose()
+    return 0

@@ -1,0 +1,226 @@
+"""Command line -> one frozen Settings; logging set-up; run the app. Usage errors exit 2 with one line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from exporter import __version__
+from exporter.collectors import COLLECTORS
+from exporter.monconfig import DEFAULT_PERIOD, ConfigError, MonitorConfig, load_monitor_config
+from exporter.settings import DEFAULT_MAX_LINE_BYTES, Settings
+
+FALLBACK_MONITOR = "/opt/aws/neuron/bin/neuron-monitor"
+SHAPES = ("inf1.xlarge", "inf2.48xlarge", "trn1.2xlarge", "trn1.32xlarge", "trn2.48xlarge")
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A problem the user must fix before the exporter can run; printed as one line, exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The flag reference (the README's table is generated from this parser's help)."""
+    parser = argparse.ArgumentParser(
+        prog="neuron-exporter",
+        description="Prometheus exporter for AWS Inferentia/Trainium: runs neuron-monitor and serves /metrics.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="neuron-monitor config file, passed as `-c` (required unless --replay or --simulate)",
+    )
+    parser.add_argument(
+        "--neuron-monitor-path",
+        help=f"neuron-monitor executable (default: `neuron-monitor` on PATH, then {FALLBACK_MONITOR})",
+    )
+    parser.add_argument(
+        "--simulate",
+        metavar="SHAPE",
+        choices=SHAPES,
+        help=f"run the built-in neuron-monitor simulator instead ({', '.join(SHAPES)})",
+    )
+    parser.add_argument(
+        "--simulate-runtimes",
+        type=int,
+        default=4,
+        metavar="N",
+        help="runtimes the simulator reports (default 4)",
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE",
+        help="read reports from a JSON-lines capture instead of running neuron-monitor",
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="with --replay: print the final exposition and exit"
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=":8000",
+        help="address to serve /metrics on (default :8000, the port of AWS's exporter)",
+    )
+    parser.add_argument(
+        "--compat",
+        choices=("none", "aws"),
+        default="none",
+        help="`aws`: emit the metric names and labels of AWS's neuron-monitor-prometheus.py",
+    )
+    for collector in COLLECTORS:
+        parser.add_argument(
+            f"--collector.{collector.name}",
+            dest=f"collector_{collector.name}",
+            action=argparse.BooleanOptionalAction,
+            default=collector.default_enabled,
+            help=f"{collector.description} (default {'on' if collector.default_enabled else 'off'})",
+        )
+    parser.add_argument(
+        "--collector.memory_used.per-model",
+        dest="per_model",
+        action="store_true",
+        help="export per-model memory series (labels carry model names, often temp paths)",
+    )
+    parser.add_argument(
+        "--collector.vcpu_usage.per-vcpu",
+        dest="per_vcpu",
+        action="store_true",
+        help="export host CPU usage per vCPU, not only the average",
+    )
+    parser.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=DEFAULT_MAX_LINE_BYTES,
+        help="longest report line accepted; longer ones are dropped and counted",
+    )
+    parser.add_argument(
+        "--stale-periods",
+        type=float,
+        default=3.0,
+        help="periods without a report after which data is stale (readiness fails, up=0)",
+    )
+    parser.add_argument(
+        "--hang-periods",
+        type=float,
+        default=10.0,
+        help="periods of silence after which neuron-monitor is killed and restarted",
+    )
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="log level (default info)",
+    )
+    parser.add_argument("--version", action="version", version=f"neuron-exporter {__version__}")
+    return parser
+
+
+def resolve_monitor(path: str | None) -> str:
+    """The neuron-monitor executable to run, checked now so a typo fails at start, not in a loop."""
+    candidates = [path] if path else ["neuron-monitor", FALLBACK_MONITOR]
+    for candidate in candidates:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    if path:
+        if os.path.exists(path):
+            raise UsageError(f"neuron-monitor at {path} is not executable")
+        raise UsageError(f"neuron-monitor not found at {path}")
+    raise UsageError(
+        f"neuron-monitor not found on PATH or at {FALLBACK_MONITOR}: install aws-neuronx-tools, "
+        "pass --neuron-monitor-path, or try --simulate trn2.48xlarge"
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Validate the flags together and resolve paths; UsageError on anything the user must fix."""
+    from exporter.http import parse_listen_address
+
+    if args.once and not args.replay:
+        raise UsageError("--once needs --replay FILE")
+    if args.replay and args.simulate:
+        raise UsageError("--replay and --simulate exclude each other")
+    if args.config is None and not (args.replay or args.simulate):
+        raise UsageError("--config mon.json is required (or --replay FILE, or --simulate SHAPE)")
+    try:
+        host, port = parse_listen_address(args.listen_address)
+    except ValueError as exc:
+        raise UsageError(f"--web.listen-address: {exc}") from None
+    if args.replay and not args.replay.is_file():
+        raise UsageError(f"replay file {args.replay} not found")
+    try:
+        config = (
+            load_monitor_config(args.config)
+            if args.config
+            else MonitorConfig(None, DEFAULT_PERIOD, frozenset())
+        )
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    config_args = ("-c", str(args.config)) if args.config else ()
+    if args.replay:
+        argv: tuple[str, ...] = ()
+    elif args.simulate:
+        argv = (
+            sys.executable,
+            "-m",
+            "exporter.simulator",
+            "--shape",
+            args.simulate,
+            "--runtimes",
+            str(args.simulate_runtimes),
+            *config_args,
+        )
+    else:
+        argv = (resolve_monitor(args.neuron_monitor_path), *config_args)
+    if args.max_line_bytes < 1024:
+        raise UsageError("--max-line-bytes must be at least 1024")
+    return Settings(
+        monitor_config=config,
+        monitor_argv=argv,
+        replay=args.replay,
+        once=args.once,
+        listen_host=host,
+        listen_port=port,
+        aws_compat=args.compat == "aws",
+        collectors=frozenset(c.name for c in COLLECTORS if getattr(args, f"collector_{c.name}")),
+        per_model=args.per_model,
+        per_vcpu=args.per_vcpu,
+        max_line_bytes=args.max_line_bytes,
+        stale_periods=args.stale_periods,
+        hang_periods=args.hang_periods,
+        log_level=args.log_level,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `neuron-exporter` command."""
+    from exporter.app import run
+    from exporter.http import ListenAddressError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = settings_from_args(args)
+        return anyio.run(run, settings)
+    except (UsageError, ListenAddressError) as exc:
+        print(f"neuron-exporter: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

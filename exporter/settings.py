@@ -1,0 +1,41 @@
+"""The frozen Settings the whole daemon runs from; built once from argv by cli.py, no I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from exporter.monconfig import MonitorConfig
+
+DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
+"""A trn2.48xlarge report with 64 runtimes and their models is a few MB; 64 MiB bounds memory per line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable, resolved and validated."""
+
+    monitor_config: MonitorConfig
+    monitor_argv: tuple[str, ...]
+    replay: Path | None = None
+    once: bool = False
+    listen_host: str | None = None
+    listen_port: int = 8000
+    aws_compat: bool = False
+    collectors: frozenset[str] = frozenset()
+    per_model: bool = False
+    per_vcpu: bool = False
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    stale_periods: float = 3.0
+    hang_periods: float = 10.0
+    log_level: str = "info"
+
+    @property
+    def stale_after(self) -> float | None:
+        """Seconds without a report after which data is stale; replayed data never is."""
+        return None if self.replay else self.stale_periods * self.monitor_config.period
+
+    @property
+    def hang_timeout(self) -> float:
+        """Seconds a running child may stay silent before it is killed and restarted."""
+        return max(self.hang_periods * self.monitor_config.period, 5.0)

@@ -1,0 +1,85 @@
+"""Golden expositions: every fixture report replayed through the real CLI, the exact /metrics text out.
+
+Inputs are tests/fixtures/reports/*.jsonl (every sample of ../shared/neuron-monitor/samples, and
+simulator captures); outputs are tests/fixtures/metrics/*.prom. The one value that depends on the clock,
+the last report's timestamp, is replaced by 0 before comparing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPORTS = sorted((FIXTURES / "reports").glob("*.jsonl"))
+METRICS = FIXTURES / "metrics"
+TIMESTAMP = re.compile(r"^(neuron_exporter_last_report_timestamp_seconds) \S+$", re.MULTILINE)
+
+VARIANTS = {
+    "": (),
+    ".optin": ("--collector.memory_used.per-model", "--collector.vcpu_usage.per-vcpu"),
+    ".aws": ("--compat", "aws"),
+}
+"""Golden file suffix -> extra flags. Opt-in and AWS variants run on the richer inputs only."""
+
+RICH_INPUTS = ("real__", "sim-", "docs-current__02", "docs-current__09")
+
+
+def cases() -> list[tuple[Path, str]]:
+    out = []
+    for report in REPORTS:
+        for suffix in VARIANTS:
+            if suffix and not report.name.startswith(RICH_INPUTS):
+                continue
+            out.append((report, suffix))
+    return out
+
+
+def replay_once(report: Path, *flags: str) -> str:
+    """The exposition `neuron-exporter --replay REPORT --once` prints, timestamp normalised."""
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter.cli", "--replay", str(report), "--once", *flags],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return TIMESTAMP.sub(r"\1 0", result.stdout.decode())
+
+
+@pytest.mark.parametrize(
+    ("report", "suffix"), cases(), ids=lambda v: v.stem if isinstance(v, Path) else v or "default"
+)
+def test_golden_exposition(report: Path, suffix: str, update_golden: bool) -> None:
+    text = replay_once(report, *VARIANTS[suffix])
+    golden = METRICS / f"{report.stem}{suffix}.prom"
+    if update_golden:
+        METRICS.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert golden.exists(), f"no golden file {golden.name}; run pytest --update-golden and review it"
+    assert text == golden.read_text(), f"{golden.name} differs; review, then run pytest --update-golden"
+    list(text_string_to_metric_families(text))  # parses back
+
+
+def test_every_golden_file_has_an_input() -> None:
+    expected = {f"{report.stem}{suffix}.prom" for report, suffix in cases()}
+    assert {p.name for p in METRICS.glob("*.prom")} == expected
+
+
+def test_promtool_finds_nothing_to_complain_about() -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not found: `make tools` installs Debian's prometheus package"
+    for golden in sorted(METRICS.glob("*.prom")):
+        if golden.name.endswith(".aws.prom"):
+            continue  # AWS's names are reproduced as they are, lint findings included
+        result = subprocess.run(
+            [promtool, "check", "metrics"], input=golden.read_bytes(), capture_output=True, timeout=60
+        )
+        assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), (
+            f"{golden.name}: {result.stdout.decode()}{result.stderr.decode()}"
+        )
