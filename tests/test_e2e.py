@@ -176,3 +176,19 @@ def test_address_in_use_exits_2(tmp_path: Path) -> None:
         result = run_cli("--replay", str(FIXTURE), "--web.listen-address", f"127.0.0.1:{port}")
     assert result.returncode == 2 and str(port) in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_collectors_switch_off_by_flag() -> None:
+    result = run_cli(
+        "--replay", str(FIXTURE), "--once", "--no-collector.memory_used", "--no-collector.vcpu_usage"
+    )
+    assert result.returncode == 0
+    assert "neuron_runtime_memory_used_bytes" not in result.stdout
+    assert "neuron_system_vcpu_average_usage_ratio" not in result.stdout
+    assert 'collector="memory_used"' not in result.stdout
+    assert 'neuron_exporter_collector_success{collector="neuroncore_counters"} 1.0' in result.stdout
+
+
+def test_once_without_replay_is_a_usage_error() -> None:
+    result = run_cli("--once")
+    assert result.returncode == 2 and "--once needs --replay" in result.stderr

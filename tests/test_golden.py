@@ -83,3 +83,12 @@ def test_promtool_finds_nothing_to_complain_about() -> None:
         assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), (
             f"{golden.name}: {result.stdout.decode()}{result.stderr.decode()}"
         )
+
+
+@pytest.mark.parametrize("report", sorted((FIXTURES / "reports").glob("sim-*.jsonl")), ids=lambda p: p.stem)
+def test_simulator_fixtures_are_current(report: Path) -> None:
+    """The simulator is deterministic and its committed captures match it (rebuild: build_fixtures.py)."""
+    sys.path.insert(0, str(FIXTURES))
+    from build_fixtures import simulator_capture
+
+    assert simulator_capture(report.stem.removeprefix("sim-")) == report.read_bytes()

@@ -46,11 +46,13 @@ def test_bad_periods(text: object) -> None:
 
 
 def test_smallest_effective_period_wins() -> None:
-    config = parse_monitor_config({
-        "period": "10s",
-        "neuron_runtimes": [{"period": "3s", "metrics": [{"type": "memory_used"}]}],
-        "system_metrics": [{"type": "vcpu_usage", "period": "2s"}, {"type": "memory_info"}],
-    })
+    config = parse_monitor_config(
+        {
+            "period": "10s",
+            "neuron_runtimes": [{"period": "3s", "metrics": [{"type": "memory_used"}]}],
+            "system_metrics": [{"type": "vcpu_usage", "period": "2s"}, {"type": "memory_info"}],
+        }
+    )
     assert config.period == 2.0
 
 
@@ -64,7 +66,7 @@ def test_no_period_is_five_seconds() -> None:
         ([], "JSON object"),
         ({"neuron_runtimes": {}}, "must be a list"),
         ({"neuron_runtimes": [{"tag_filter": "(", "metrics": []}]}, "regular expression"),
-        ({"system_metrics": [{"period": "1s"}]}, "\"type\""),
+        ({"system_metrics": [{"period": "1s"}]}, '"type"'),
         ({"system_metrics": [{"type": "memory_info", "period": "soon"}]}, "period"),
     ],
 )
