@@ -258,7 +258,11 @@ class HardwareInfo(Model):
     @classmethod
     def _accept_beta_name(cls, data: Any) -> Any:
         # The 2.21.0-beta docs called it `logical_neuroncore_size`.
-        if isinstance(data, dict) and "logical_neuroncore_config" not in data and "logical_neuroncore_size" in data:
+        if (
+            isinstance(data, dict)
+            and "logical_neuroncore_config" not in data
+            and "logical_neuroncore_size" in data
+        ):
             return {**data, "logical_neuroncore_config": data["logical_neuroncore_size"]}
         return data
 
