@@ -57,7 +57,8 @@ class App:
         self.settings = settings
         self.store = Store(State())
         self.health = Health(stale_after=settings.stale_after, replay=settings.replay is not None)
-        self.ingestor = Ingestor(self.store, self.health)
+        # AWS's names include every core every runtime lists, so that mode keeps them all.
+        self.ingestor = Ingestor(self.store, self.health, prune_idle_cores=not settings.aws_compat)
         collector = NeuronCollector(self.store, self.health, make_collectors(settings))
         self.registry = build_registry(collector, process_metrics=not settings.once)
         self.supervisor: Supervisor | None = None

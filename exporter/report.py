@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from exporter.prune import without_idle_cores
 from exporter.schema import (
     RUNTIME_GROUP_ALIASES,
     RUNTIME_GROUPS,
@@ -124,7 +125,7 @@ def _runtime_tag(entry: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _runtime(entry: Any, problems: list[Problem], seen: set[str]) -> RuntimeReport | None:
+def _runtime(entry: Any, problems: list[Problem], seen: set[str], prune: bool) -> RuntimeReport | None:
     """Validate one `neuron_runtime_data[]` entry."""
     if not isinstance(entry, dict):
         problems.append(Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: entry is not an object"))
@@ -145,7 +146,10 @@ def _runtime(entry: Any, problems: list[Problem], seen: set[str]) -> RuntimeRepo
         problems.append(Problem("monitor_error", RUNTIMES_SECTION, f"runtime {tag}: {entry['error']}"))
         return RuntimeReport(tag, pid, {}, frozenset(RUNTIME_GROUPS))
     context = f" (runtime {tag})"
-    groups, dropped = _groups(entry.get("report"), RUNTIME_GROUPS, RUNTIME_GROUP_ALIASES, problems, context)
+    raw = entry.get("report")
+    if prune and type(raw) is dict:
+        raw = without_idle_cores(raw)
+    groups, dropped = _groups(raw, RUNTIME_GROUPS, RUNTIME_GROUP_ALIASES, problems, context)
     return RuntimeReport(tag, pid, groups, dropped)
 
 
@@ -168,8 +172,11 @@ def _identity(model: type[BaseModel], raw: Any, name: str, problems: list[Proble
     return parsed
 
 
-def parse_report(doc: Any) -> Report:
-    """Validate a decoded document; raise NotAReport if it is not an object."""
+def parse_report(doc: Any, *, prune_idle_cores: bool = False) -> Report:
+    """Validate a decoded document; raise NotAReport if it is not an object.
+
+    With `prune_idle_cores`, core entries a runtime does not use are dropped first (see prune.py).
+    """
     if not isinstance(doc, dict):
         raise NotAReport(f"report is a JSON {type(doc).__name__}, not an object")
     problems: list[Problem] = []
@@ -178,7 +185,7 @@ def parse_report(doc: Any) -> Report:
     runtimes: tuple[RuntimeReport, ...] | None = None
     if isinstance(raw_runtimes, list):
         seen: set[str] = set()
-        parsed = (_runtime(entry, problems, seen) for entry in raw_runtimes)
+        parsed = (_runtime(entry, problems, seen, prune_idle_cores) for entry in raw_runtimes)
         runtimes = tuple(r for r in parsed if r is not None)
     elif raw_runtimes is not None:
         problems.append(Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: not a list"))

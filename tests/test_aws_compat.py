@@ -76,7 +76,7 @@ def render_aws(lines: Iterable[bytes]) -> str:
     """The compat-mode exposition after ingesting the lines, through the same path as the daemon."""
     store = Store(State())
     health = Health(stale_after=None, replay=True)
-    ingestor = Ingestor(store, health)
+    ingestor = Ingestor(store, health, prune_idle_cores=False)
     for line in lines:
         ingestor.on_line(line)
     collector = NeuronCollector(store, health, [cls(Options()) for cls in AWS_COLLECTORS])
