@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import anyio
 
 from exporter.collectors import COLLECTORS, Collector, Options
-from exporter.exposition import NeuronCollector, Store, build_registry, render
+from exporter.exposition import Exposition, NeuronCollector, Store
 from exporter.health import Health
 from exporter.http import HttpServer, Request, Response
 from exporter.ingest import Ingestor
@@ -60,18 +60,18 @@ class App:
         # AWS's names include every core every runtime lists, so that mode keeps them all.
         self.ingestor = Ingestor(self.store, self.health, prune_idle_cores=not settings.aws_compat)
         collector = NeuronCollector(self.store, self.health, make_collectors(settings))
-        self.registry = build_registry(collector, process_metrics=not settings.once)
+        self.exposition = Exposition(collector, process_metrics=not settings.once)
         self.supervisor: Supervisor | None = None
 
-    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+    def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The current /metrics body and its content type."""
-        return render(self.registry, accept)
+        return self.exposition.render(accept)
 
     def handle(self, request: Request) -> Response:
         """Route one HTTP request."""
         path = request.path
         if path == "/metrics":
-            body, content_type = self.exposition(request.headers.get("accept"))
+            body, content_type = self.render(request.headers.get("accept"))
             return Response(200, body, content_type)
         if path == "/":
             return Response(200, LANDING_PAGE, "text/html; charset=utf-8")
@@ -135,7 +135,7 @@ async def run(settings: Settings) -> int:
     app = App(settings)
     if settings.once:
         await app.replay()
-        sys.stdout.buffer.write(app.exposition()[0])
+        sys.stdout.buffer.write(app.render()[0])
         sys.stdout.buffer.flush()
         return 0
     server = await HttpServer.bind(settings.listen_host, settings.listen_port)

@@ -1,7 +1,9 @@
-"""Scrape-time rendering: the current State through the enabled collectors into Prometheus text.
+"""Scrape-time rendering: the current State through the enabled collectors into an exposition.
 
 One read of `store.current` per scrape, so a scrape never mixes two reports. A collector that raises
-costs only its own families and shows as `neuron_exporter_collector_success{collector} 0`.
+costs only its own families and shows as `neuron_exporter_collector_success{collector} 0`. The text
+format is written by our families directly (fast path); OpenMetrics, and the process/Python metrics,
+go through prometheus_client.
 """
 
 from __future__ import annotations
@@ -11,16 +13,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 from prometheus_client.metrics_core import Metric
 
-from exporter.collectors.base import Collector
+from exporter.collectors.base import Collector, Family
 from exporter.collectors.self import SPECS as SELF_SPECS
 from exporter.collectors.self import fill_self
+from exporter.gcpause import gc_paused
 from exporter.health import Health
 from exporter.state import State
 
 log = logging.getLogger(__name__)
+
+OPENMETRICS = "application/openmetrics-text"
 
 
 @dataclass
@@ -31,7 +36,7 @@ class Store:
 
 
 class NeuronCollector:
-    """prometheus_client collector over the store: device collectors, then the exporter's own health."""
+    """Every enabled collector over the store, then the exporter's own health."""
 
     def __init__(self, store: Store, health: Health, collectors: Sequence[Collector]) -> None:
         self.store = store
@@ -39,13 +44,14 @@ class NeuronCollector:
         self.collectors = collectors
         self._failed_once: set[str] = set()
 
-    def collect(self) -> Iterator[Metric]:
-        """Every enabled collector's families for the current state."""
+    def families(self) -> list[Family]:
+        """This scrape's families, from one read of the current state."""
         state = self.store.current
         success: dict[str, bool] = {}
+        out: list[Family] = []
         for collector in self.collectors:
             try:
-                metrics = list(collector.collect(state))
+                families = collector.collect(state)
             except Exception:
                 success[collector.name] = False
                 if collector.name not in self._failed_once:
@@ -55,26 +61,50 @@ class NeuronCollector:
                     )
                 continue
             success[collector.name] = True
-            yield from metrics
-        families = {spec.name: spec.family() for spec in SELF_SPECS}
-        fill_self(self.health, success, families)
-        for family in families.values():
-            if family.metric.samples:
-                yield family.metric
+            out.extend(families)
+        own = {spec.name: spec.family() for spec in SELF_SPECS}
+        fill_self(self.health, success, own)
+        out.extend(family for family in own.values() if family.samples)
+        return out
+
+    def collect(self) -> Iterator[Metric]:
+        """prometheus_client's collector protocol (used for OpenMetrics)."""
+        for family in self.families():
+            yield family.to_metric()
 
 
-def build_registry(collector: NeuronCollector, *, process_metrics: bool) -> CollectorRegistry:
-    """A fresh registry with our collector and, for a serving daemon, process/Python metrics."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
-    if process_metrics:
-        ProcessCollector(registry=registry)
-        PlatformCollector(registry=registry)
-        GCCollector(registry=registry)
-    return registry
+class Exposition:
+    """Renders /metrics: our families, then (for a serving daemon) process and Python metrics."""
 
+    def __init__(self, collector: NeuronCollector, *, process_metrics: bool) -> None:
+        self.collector = collector
+        self.process: CollectorRegistry | None = None
+        if process_metrics:
+            self.process = CollectorRegistry(auto_describe=False)
+            ProcessCollector(registry=self.process)
+            PlatformCollector(registry=self.process)
+            GCCollector(registry=self.process)
 
-def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
-    """The exposition in the format the Accept header asks for (OpenMetrics or text 0.0.4)."""
-    encoder, content_type = choose_encoder(accept or "")
-    return encoder(registry), content_type
+    def collect(self) -> Iterator[Metric]:
+        """Everything, as prometheus_client Metrics."""
+        yield from self.collector.collect()
+        if self.process is not None:
+            yield from self.process.collect()
+
+    def text(self) -> bytes:
+        """Prometheus text format 0.0.4."""
+        out: list[str] = []
+        with gc_paused():
+            for family in self.collector.families():
+                family.text_lines(out)
+            body = "".join(out).encode()
+        if self.process is not None:
+            body += generate_latest(self.process)
+        return body
+
+    def render(self, accept: str | None) -> tuple[bytes, str]:
+        """The exposition in the format the Accept header asks for (OpenMetrics or text 0.0.4)."""
+        encoder, content_type = choose_encoder(accept or "")
+        if content_type.startswith(OPENMETRICS):
+            return encoder(self), content_type
+        return self.text(), CONTENT_TYPE_PLAIN_0_0_4

@@ -23,7 +23,7 @@ from exporter.app import make_collectors
 from exporter.cli import build_parser, settings_from_args
 from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.aws_compat import AWS_COLLECTORS
-from exporter.exposition import NeuronCollector, Store, build_registry, render
+from exporter.exposition import Exposition, NeuronCollector, Store
 from exporter.health import Health
 from exporter.ingest import Ingestor
 from exporter.state import State
@@ -80,7 +80,7 @@ def render_aws(lines: Iterable[bytes]) -> str:
     for line in lines:
         ingestor.on_line(line)
     collector = NeuronCollector(store, health, [cls(Options()) for cls in AWS_COLLECTORS])
-    return render(build_registry(collector, process_metrics=False), None)[0].decode()
+    return Exposition(collector, process_metrics=False).render(None)[0].decode()
 
 
 def fixture_lines(name: str) -> list[bytes]:

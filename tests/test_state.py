@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collectors import COLLECTORS, Options
-from exporter.exposition import NeuronCollector, Store, build_registry, render
+from exporter.exposition import Exposition, NeuronCollector, Store
 from exporter.health import Health
 from exporter.ingest import Ingestor
 from exporter.state import State
@@ -24,7 +24,7 @@ class Pipeline:
         self.health = Health(stale_after=None, replay=True)
         self.ingestor = Ingestor(self.store, self.health)
         collectors = [cls(options or Options()) for cls in COLLECTORS]
-        self.registry = build_registry(
+        self.exposition = Exposition(
             NeuronCollector(self.store, self.health, collectors), process_metrics=False
         )
 
@@ -32,7 +32,7 @@ class Pipeline:
         self.ingestor.on_line(orjson.dumps(doc) if not isinstance(doc, bytes) else doc)
 
     def samples(self, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-        text = render(self.registry, None)[0].decode()
+        text = self.exposition.render(None)[0].decode()
         out = {}
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
@@ -55,7 +55,7 @@ def test_runtime_that_leaves_disappears_with_all_its_series() -> None:
     )
     assert labels(pid="2", runtime_tag="2") in p.samples("neuron_runtime_info")
     p.feed(report(runtime("1", neuroncore_counters=core_counters({0: 50}))))
-    text = render(p.registry, None)[0].decode()
+    text = p.exposition.render(None)[0].decode()
     assert 'runtime_tag="2"' not in text
     assert p.samples("neuron_neuroncore_utilization_ratio")[labels(neuroncore="1")] == 0
 
