@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/neuron-exporter --config examples/mon.json --simulate trn2.48xlarge
 
 lint: install
-	$(BIN)/ruff check exporter tests
+	$(BIN)/ruff check exporter tests bench
 	$(BIN)/mypy
 
 test: install tools lint
@@ -31,3 +31,6 @@ test: install tools lint
 
 docs: install
 	$(BIN)/python -m exporter.docs --write README.md
+
+bench: install
+	$(BIN)/python bench/run.py --write bench/README.md

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, KeysView, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import ClassVar, Literal
 
 from prometheus_client.metrics_core import Metric
@@ -66,43 +67,74 @@ class Family:
         return metric
 
     def text_lines(self, out: list[str]) -> None:
-        """Append the family in Prometheus text format 0.0.4 (as prometheus_client writes it)."""
+        """Append the family in Prometheus text format 0.0.4 (as prometheus_client writes it).
+
+        Consecutive samples with the same label names share one `%`-template with the names sorted,
+        so a line costs one itemgetter call and one format; values needing escapes take the slow path.
+        """
         name = self.name
         help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
         out.append(f"# HELP {name} {help_text}\n# TYPE {name} {self.type}\n")
-        orders: dict[tuple[str, ...], list[str]] = {}
         append = out.append
+        names: KeysView[str] | None = None
+        template, values_of = _layout(name, ())
         for labels, value in self.samples:
-            if not labels:
-                append(f"{name} {go_float(value)}\n")
-                continue
-            keys = tuple(labels)
-            order = orders.get(keys)
-            if order is None:
-                order = orders[keys] = sorted(keys)
-            pairs = ",".join([f'{key}="{_escape(labels[key])}"' for key in order])
-            append(f"{name}{{{pairs}}} {go_float(value)}\n")
+            if labels.keys() != names:  # set comparison: insertion order does not matter
+                names = labels.keys()
+                template, values_of = _layout(name, tuple(names))
+            values = values_of(labels)
+            joined = "".join(values)
+            if "\\" in joined or '"' in joined or "\n" in joined:
+                values = tuple(_escape(v) for v in values)
+            append(template % (*values, go_float(value)))
+
+
+ValuesOf = Callable[[Mapping[str, str]], tuple[str, ...]]
+
+
+def _layout(name: str, keys: tuple[str, ...]) -> tuple[str, ValuesOf]:
+    """The line template and value getter for one set of label names (sorted, as Prometheus does)."""
+    order = sorted(keys)
+    if not order:
+        return f"{name} %s\n", _no_values
+    pairs = ",".join(f'{key}="%s"' for key in order)
+    if len(order) == 1:
+        (key,) = order
+        return f"{name}{{{pairs}}} %s\n", lambda labels: (labels[key],)
+    return f"{name}{{{pairs}}} %s\n", itemgetter(*order)
+
+
+def _no_values(labels: Mapping[str, str]) -> tuple[str, ...]:
+    return ()
 
 
 def _escape(value: str) -> str:
     """A label value escaped for the text format (backslash, double quote, newline)."""
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-    return value
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+_FORMATTED: dict[float, str] = {}
+"""go_float's memo: memory sizes, counts and 0/1 repeat from scrape to scrape."""
 
 
 def go_float(value: float) -> str:
     """A sample value formatted as Go (and prometheus_client) do: `1.5e+09`, `+Inf`, `NaN`."""
-    if value == 0 and math.copysign(1.0, value) > 0:
-        return "0.0"  # the commonest value by far
+    if value == 0:  # the commonest value; kept out of the memo, where -0.0 and 0.0 are one key
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    text = _FORMATTED.get(value)
+    if text is not None:
+        return text
     number = float(value)
     text = repr(number)
-    if text[-1] in "fn":  # inf, -inf, nan
+    if text[-1] in "fn":  # inf, -inf, nan (NaN is never a dict hit, so it is formatted each time)
         return "NaN" if number != number else ("+Inf" if number > 0 else "-Inf")
     dot = text.find(".")
     if number > 0 and dot > 6:
         mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
-        return f"{mantissa}e+{dot - 1:02d}"
+        text = f"{mantissa}e+{dot - 1:02d}"
+    if len(_FORMATTED) >= 100_000:
+        _FORMATTED.clear()
+    _FORMATTED[value] = text
     return text
 
 
