@@ -114,7 +114,10 @@ def _escape(value: str) -> str:
 
 
 _FORMATTED: dict[float, str] = {}
-"""go_float's memo: memory sizes, counts and 0/1 repeat from scrape to scrape."""
+"""go_float's memo: memory sizes, counts and 1 repeat from scrape to scrape."""
+
+FORMATTED_KEPT = 8192
+"""The memo is cleared when it reaches this size; small, since changing values never hit it."""
 
 
 def go_float(value: float) -> str:
@@ -132,7 +135,7 @@ def go_float(value: float) -> str:
     if number > 0 and dot > 6:
         mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
         text = f"{mantissa}e+{dot - 1:02d}"
-    if len(_FORMATTED) >= 100_000:
+    if len(_FORMATTED) >= FORMATTED_KEPT:
         _FORMATTED.clear()
     _FORMATTED[value] = text
     return text

@@ -1,7 +1,7 @@
 """The simulator's own small reader of neuron-monitor's config file (SCHEMA.md §2).
 
-Kept apart from exporter.monconfig on purpose: the simulator plays neuron-monitor, so it must accept
-exactly what the tool accepts and keep per-entry periods and tag filters, which the exporter never needs.
+Apart from exporter.monconfig because the simulator keeps per-entry periods and tag filters, which the
+exporter never needs; the period syntax is shared (monconfig.parse_period), so both read "1s" alike.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Any
 
 import orjson
 
-DEFAULT_PERIOD = 5.0
+from exporter import monconfig
+
+DEFAULT_PERIOD = monconfig.DEFAULT_PERIOD
 """neuron-monitor's period when the config names none (every released version)."""
 
 RUNTIME_GROUPS = ("execution_stats", "memory_used", "neuron_runtime_vcpu_usage", "neuroncore_counters")
@@ -23,8 +25,6 @@ SYSTEM_GROUPS = ("memory_info", "neuron_hw_counters", "vcpu_usage")
 K8S_GROUP = "neuron_k8s_info"
 """Not a documented config type, but accepted in `system_metrics` (as the exporter's validator does) and
 then treated like `--k8s`, since the real switch for it is undocumented (SCHEMA.md §2)."""
-
-_PERIOD = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|m)\s*")
 
 
 class ConfigError(ValueError):
@@ -79,13 +79,10 @@ ALL_GROUPS = SimulatorConfig(
 
 def parse_period(text: Any) -> float:
     """`"1s"` -> 1.0, `"0.5s"` -> 0.5, `"2m"` -> 120.0; ConfigError otherwise or if not positive."""
-    match = _PERIOD.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise ConfigError(f'period {text!r} is not like "1s", "0.5s" or "1m"')
-    seconds = float(match.group(1)) * (60.0 if match.group(2) == "m" else 1.0)
-    if seconds <= 0:
-        raise ConfigError(f"period {text!r} must be positive")
-    return seconds
+    try:
+        return monconfig.parse_period(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _period_of(obj: Mapping[str, Any], inherited: float) -> float:
