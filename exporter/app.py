@@ -113,8 +113,8 @@ class App:
         except ConfigError as exc:
             log.error("SIGHUP: %s; keeping the running configuration", exc)
             return
-        self.health.stale_after = self.settings.stale_periods * new.period
-        self.supervisor.hang_timeout = max(self.settings.hang_periods * new.period, 5.0)
+        self.health.stale_after = self.settings.stale_after_for(new.period)
+        self.supervisor.hang_timeout = self.settings.hang_timeout_for(new.period)
         log.info("SIGHUP: configuration valid (period %.3g s); restarting neuron-monitor", new.period)
         self.supervisor.request_restart()
 

@@ -33,9 +33,17 @@ class Settings:
     @property
     def stale_after(self) -> float | None:
         """Seconds without a report after which data is stale; replayed data never is."""
-        return None if self.replay else self.stale_periods * self.monitor_config.period
+        return None if self.replay else self.stale_after_for(self.monitor_config.period)
 
     @property
     def hang_timeout(self) -> float:
         """Seconds a running child may stay silent before it is killed and restarted."""
-        return max(self.hang_periods * self.monitor_config.period, 5.0)
+        return self.hang_timeout_for(self.monitor_config.period)
+
+    def stale_after_for(self, period: float) -> float:
+        """Staleness for a given report period (also after a SIGHUP changed it)."""
+        return self.stale_periods * period
+
+    def hang_timeout_for(self, period: float) -> float:
+        """Hang timeout for a given report period; never under 5 s, so start-up is not a hang."""
+        return max(self.hang_periods * period, 5.0)

@@ -192,3 +192,30 @@ def test_collectors_switch_off_by_flag() -> None:
 def test_once_without_replay_is_a_usage_error() -> None:
     result = run_cli("--once")
     assert result.returncode == 2 and "--once needs --replay" in result.stderr
+
+
+def test_sighup_reloads_a_valid_config_and_keeps_running_on_an_invalid_one(tmp_path: Path) -> None:
+    starts = tmp_path / "starts"
+    line = FIXTURE.read_text().strip()
+    monitor = fake_monitor(
+        tmp_path,
+        f"open({str(starts)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+        f"while True:\n    print({line!r}, flush=True)\n    time.sleep(0.2)",
+    )
+    config = write_config(tmp_path, "1s")
+    with Daemon(tmp_path, "--config", str(config), "--neuron-monitor-path", str(monitor)) as d:
+        wait_for(lambda: d.get("/-/ready")[0] == 200, 30, "readiness")
+        assert starts.read_text().splitlines() == [f"-c {config}"]
+        good = config.read_text()
+        config.write_text("{broken")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: b"keeping the running configuration" in d.log(), 20, "the rejection in the log")
+        assert len(starts.read_text().splitlines()) == 1 and d.proc.poll() is None
+        config.write_text(good)
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(starts.read_text().splitlines()) == 2, 20, "neuron-monitor restarted")
+        wait_for(
+            lambda: sample_value(d.metrics(), "neuron_exporter_monitor_restarts_total") == 1,
+            20,
+            "restart count",
+        )
