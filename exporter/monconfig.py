@@ -102,16 +102,21 @@ def parse_monitor_config(data: Any, path: Path | None = None) -> MonitorConfig:
     return MonitorConfig(path, period, frozenset(kind for kind, _ in found))
 
 
-def load_monitor_config(path: Path) -> MonitorConfig:
-    """Read and validate a config file; every failure is a ConfigError naming the file."""
+def read_json(path: Path) -> Any:
+    """A config file's decoded JSON; ConfigError (one line naming the file) if unreadable or not JSON."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read neuron-monitor config {path}: {exc.strerror}") from None
     try:
-        data = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ConfigError(f"neuron-monitor config {path} is not valid JSON: {exc}") from None
+
+
+def load_monitor_config(path: Path) -> MonitorConfig:
+    """Read and validate a config file; every failure is a ConfigError naming the file."""
+    data = read_json(path)
     try:
         return parse_monitor_config(data, path)
     except ConfigError as exc:

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from exporter import monconfig
 
 DEFAULT_PERIOD = monconfig.DEFAULT_PERIOD
@@ -138,13 +136,9 @@ def parse_config(data: Any) -> SimulatorConfig:
 def load_config(path: str | os.PathLike[str]) -> SimulatorConfig:
     """Read and parse a config file; ConfigError (one line, naming the file) on any problem."""
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {os.fspath(path)}: {exc.strerror}") from None
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"config file {os.fspath(path)} is not valid JSON: {exc}") from None
+        data = monconfig.read_json(Path(path))
+    except monconfig.ConfigError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         return parse_config(data)
     except ConfigError as exc:
