@@ -219,3 +219,16 @@ def test_sighup_reloads_a_valid_config_and_keeps_running_on_an_invalid_one(tmp_p
             20,
             "restart count",
         )
+
+
+def test_crashing_monitor_is_restarted_and_counted(tmp_path: Path) -> None:
+    monitor = simulator_monitor(tmp_path, "--shape", "inf1.xlarge", "--crash-after", "2")
+    config = write_config(tmp_path, "1s")
+    with Daemon(tmp_path, "--config", str(config), "--neuron-monitor-path", str(monitor)) as d:
+        wait_for(
+            lambda: (sample_value(d.metrics(), "neuron_exporter_monitor_restarts_total") or 0) >= 2,
+            60,
+            "two restarts",
+        )
+        assert d.get("/metrics")[0] == 200  # served throughout
+        assert d.stop() == 0
