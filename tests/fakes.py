@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import sys
 from pathlib import Path
@@ -34,5 +33,3 @@ def write_config(tmp_path: Path, period: str = "1s") -> Path:
     path.write_text(text)
     return path
 
-
-assert os.path.isdir(REPO / "exporter")
