@@ -32,4 +32,3 @@ def write_config(tmp_path: Path, period: str = "1s") -> Path:
     path = tmp_path / "mon.json"
     path.write_text(text)
     return path
-
