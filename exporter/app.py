@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 import anyio
 
@@ -23,6 +24,7 @@ from exporter.settings import Settings
 from exporter.state import State
 from exporter.stream import LineFramer, Oversized
 from exporter.supervisor import Supervisor
+from exporter.webguard import WebGuard
 
 log = logging.getLogger(__name__)
 
@@ -138,14 +140,16 @@ async def run(settings: Settings) -> int:
         sys.stdout.buffer.write(app.render()[0])
         sys.stdout.buffer.flush()
         return 0
+    guard = WebGuard.load(settings.web_config_file, app.health) if settings.web_config_file else None
     server = await HttpServer.bind(settings.listen_host, settings.listen_port)
     if settings.replay is not None:
         await app.replay()
         log.info("replayed %d reports from %s", app.health.reports, settings.replay)
-    log.info("serving /metrics on port %d", server.port)
+    protection = f" ({guard.describe()})" if guard is not None else ""
+    log.info("serving /metrics on port %d%s", server.port, protection)
     async with anyio.create_task_group() as tg:
         tg.start_soon(app.watch_signals, tg.cancel_scope)
-        await tg.start(server.serve, app.handle)
+        await tg.start(partial(server.serve, app.handle, guard=guard))
         if settings.replay is None:
             app.supervisor = Supervisor(
                 settings.monitor_argv,

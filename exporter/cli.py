@@ -70,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to serve /metrics on (default :8000, the port of AWS's exporter)",
     )
     parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        metavar="FILE",
+        help="TLS, client-certificate and basic-auth config in the Prometheus exporter-toolkit format "
+        "(as node_exporter's); re-read when it or its certificate files change",
+    )
+    parser.add_argument(
         "--compat",
         choices=("none", "aws"),
         default="none",
@@ -190,6 +198,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         once=args.once,
         listen_host=host,
         listen_port=port,
+        web_config_file=args.web_config_file,
         aws_compat=args.compat == "aws",
         collectors=frozenset(c.name for c in COLLECTORS if getattr(args, f"collector_{c.name}")),
         per_model=args.per_model,
@@ -205,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `neuron-exporter` command."""
     from exporter.app import run
     from exporter.http import ListenAddressError
+    from exporter.webconfig import WebConfigError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -215,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         return anyio.run(run, settings)
-    except (UsageError, ListenAddressError) as exc:
+    except (UsageError, ListenAddressError, WebConfigError) as exc:
         print(f"neuron-exporter: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

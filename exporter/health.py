@@ -1,7 +1,7 @@
 """The exporter's own health: what it has ingested, what it skipped and why, and whether data is fresh.
 
-Plain counters mutated on the ingest path (the exporter's own instrumentation, not device data), read
-by the self collector and by the readiness endpoint.
+Plain counters mutated on the ingest path and by the web guard (the exporter's own instrumentation,
+not device data), read by the self collector and by the readiness endpoint.
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ class Health:
     bad_lines: Counter[str] = field(default_factory=Counter)
     invalid_groups: Counter[str] = field(default_factory=Counter)
     monitor_errors: Counter[str] = field(default_factory=Counter)
+    web_config_loaded: bool | None = None
+    """None without --web.config.file; else whether the last (re)load of it succeeded."""
+    web_config_reloads: Counter[str] = field(default_factory=Counter)
+    http_rejections: Counter[str] = field(default_factory=Counter)
+    rejection_reasons: tuple[str, ...] = ()
+    """The reasons the current web config can reject for, exported from 0."""
 
     def fresh(self) -> bool:
         """A report arrived, and recently enough (within `stale_after`)."""

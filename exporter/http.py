@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 from types import MappingProxyType
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import anyio
@@ -68,6 +69,32 @@ class Response:
 
 Handler = Callable[[Request], Response]
 """Synchronous and called in the event loop, so it must be quick (rendering from a snapshot is)."""
+
+
+class Guard(Protocol):
+    """Access control around the transport (webguard.WebGuard): TLS per connection, checks per request."""
+
+    async def secure(self, stream: anyio.abc.SocketStream) -> anyio.abc.ByteStream | None:
+        """The stream to speak HTTP on (e.g. after a TLS handshake), or None to close the connection."""
+
+    async def admit(self, request: Request, peer: str) -> Response | None:
+        """None to let the request through to the handler, else the response that refuses it."""
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """Headers added to every response."""
+
+
+class _Open:
+    """The null guard: plain HTTP, everyone admitted."""
+
+    async def secure(self, stream: anyio.abc.SocketStream) -> anyio.abc.ByteStream | None:
+        return stream
+
+    async def admit(self, request: Request, peer: str) -> Response | None:
+        return None
+
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class ListenAddressError(Exception):
@@ -146,6 +173,7 @@ class HttpServer:
         # Public so tests (and only tests, in practice) can shorten them; read when serve() starts.
         self.idle_timeout = IDLE_TIMEOUT
         self.max_connections = MAX_CONNECTIONS
+        self._guard: Guard = _Open()
 
     @classmethod
     async def bind(cls, host: str | None, port: int) -> HttpServer:
@@ -178,9 +206,15 @@ class HttpServer:
         await self._listener.aclose()
 
     async def serve(
-        self, handler: Handler, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self,
+        handler: Handler,
+        *,
+        guard: Guard | None = None,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Accept and serve connections until cancelled or closed; started() once accepting."""
+        if guard is not None:
+            self._guard = guard
         # A semaphore taken before accept(), not after: excess clients wait in the kernel's queue
         # instead of holding a file descriptor here while they wait for a slot.
         slots = anyio.Semaphore(self.max_connections)
@@ -222,7 +256,10 @@ class HttpServer:
     ) -> None:
         try:
             async with stream:
-                await self._exchange_all(stream, handler)
+                secured = await self._guard.secure(stream)
+                if secured is not None:
+                    peer = peer_of(stream)
+                    await self._exchange_all(secured, handler, peer)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError) as exc:
             log.debug("HTTP connection dropped: %r", exc)
         except Exception:
@@ -231,7 +268,12 @@ class HttpServer:
         finally:
             slots.release()
 
-    async def _exchange_all(self, stream: anyio.abc.SocketStream, handler: Handler) -> None:
+    async def _exchange_all(
+        self,
+        stream: anyio.abc.ByteStream,
+        handler: Handler,
+        peer: str,
+    ) -> None:
         """Serve requests on one connection until it is closed, idle or unusable."""
         receiver = BufferedByteReceiveStream(stream)
         while True:
@@ -264,14 +306,19 @@ class HttpServer:
                 return
             # A request body is never read, so the connection cannot be reused after one.
             keep_alive = parsed.keep_alive and not parsed.has_body
-            data = _respond(handler, parsed.request, keep_alive=keep_alive)
+            refusal = await self._guard.admit(parsed.request, peer)
+            extra = self._guard.headers
+            if refusal is not None:
+                data = _render(refusal, parsed.request, keep_alive=keep_alive, extra_headers=extra)
+            else:
+                data = _respond(handler, parsed.request, keep_alive=keep_alive, extra_headers=extra)
             if not keep_alive:
                 await self._send_and_close(stream, receiver, data)
                 return
             if not await self._send(stream, data):
                 return
 
-    async def _send(self, stream: anyio.abc.SocketStream, data: bytes) -> bool:
+    async def _send(self, stream: anyio.abc.ByteStream, data: bytes) -> bool:
         """Send, giving up (False) on a client that stops reading for the idle timeout."""
         with anyio.move_on_after(self.idle_timeout):
             await stream.send(data)
@@ -280,7 +327,7 @@ class HttpServer:
         return False
 
     async def _send_and_close(
-        self, stream: anyio.abc.SocketStream, receiver: BufferedByteReceiveStream, data: bytes
+        self, stream: anyio.abc.ByteStream, receiver: BufferedByteReceiveStream, data: bytes
     ) -> None:
         """Send the last response, then half-close and drain briefly before the caller closes.
 
@@ -289,7 +336,10 @@ class HttpServer:
         """
         if not await self._send(stream, data):
             return
-        await stream.send_eof()
+        try:
+            await stream.send_eof()
+        except NotImplementedError:
+            return  # TLS has no half-close in anyio; its close_notify-free close is what clients expect
         drained = 0
         with anyio.move_on_after(LINGER_SECONDS):
             while drained < 16 * MAX_HEADER_BYTES:
@@ -349,19 +399,22 @@ def _parse_head(head: bytes) -> _Parsed:
     return _Parsed(request, keep_alive, has_body)
 
 
-def _respond(handler: Handler, request: Request, keep_alive: bool) -> bytes:
+def _respond(
+    handler: Handler, request: Request, keep_alive: bool, extra_headers: tuple[tuple[str, str], ...] = ()
+) -> bytes:
     """The response on the wire: 405 for other methods, else the handler's, or 500 if that fails."""
     if request.method not in ("GET", "HEAD"):
         not_allowed = _error(HTTPStatus.METHOD_NOT_ALLOWED, headers=(("Allow", ALLOW),))
-        return _render(not_allowed, request, keep_alive=keep_alive)
+        return _render(not_allowed, request, keep_alive=keep_alive, extra_headers=extra_headers)
     try:
         response = handler(request)
         if not 200 <= response.status <= 599:
             raise ValueError(f"handler returned status {response.status}; only 200-599 are supported")
-        return _render(response, request, keep_alive=keep_alive)
+        return _render(response, request, keep_alive=keep_alive, extra_headers=extra_headers)
     except Exception:
         log.exception("HTTP handler failed on %s %s", request.method, request.path)
-        return _render(_error(HTTPStatus.INTERNAL_SERVER_ERROR), request, keep_alive=keep_alive)
+        failed = _error(HTTPStatus.INTERNAL_SERVER_ERROR)
+        return _render(failed, request, keep_alive=keep_alive, extra_headers=extra_headers)
 
 
 def _error(status: HTTPStatus, detail: str = "", headers: tuple[tuple[str, str], ...] = ()) -> Response:
@@ -374,7 +427,13 @@ def _render_rejection(status: HTTPStatus, detail: str = "") -> bytes:
     return _render(_error(status, detail), keep_alive=False)
 
 
-def _render(response: Response, request: Request | None = None, *, keep_alive: bool) -> bytes:
+def _render(
+    response: Response,
+    request: Request | None = None,
+    *,
+    keep_alive: bool,
+    extra_headers: tuple[tuple[str, str], ...] = (),
+) -> bytes:
     """The response as bytes on the wire: head, then the (possibly gzipped) body unless HEAD."""
     body = response.body
     extra: list[tuple[str, str]] = []
@@ -396,7 +455,7 @@ def _render(response: Response, request: Request | None = None, *, keep_alive: b
         f"Date: {formatdate(usegmt=True)}",
     ]
     lines.extend(f"{name}: {value}" for name, value in extra)
-    for name, value in response.headers:
+    for name, value in (*response.headers, *extra_headers):
         if name.lower() in _FRAMING_HEADERS:
             continue
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
@@ -407,6 +466,15 @@ def _render(response: Response, request: Request | None = None, *, keep_alive: b
         lines.append("Connection: close")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
     return head if request is not None and request.method == "HEAD" else head + body
+
+
+def peer_of(stream: anyio.abc.ByteStream) -> str:
+    """'host:port' of the client, for logs."""
+    address = stream.extra(anyio.abc.SocketAttribute.remote_address, None)
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return "unknown peer"
 
 
 def _accepts_gzip(accept_encoding: str | None) -> bool:

@@ -21,6 +21,7 @@ class Settings:
     once: bool = False
     listen_host: str | None = None
     listen_port: int = 8000
+    web_config_file: Path | None = None
     aws_compat: bool = False
     collectors: frozenset[str] = frozenset()
     per_model: bool = False

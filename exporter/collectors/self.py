@@ -59,6 +59,31 @@ SPECS = (
         "-",
     ),
     MetricSpec(
+        "neuron_exporter_http_rejections_total",
+        "counter",
+        "Connections or requests refused by the web config, by reason (plain_http, tls_handshake, "
+        "client_cert_missing, client_cert_invalid, client_cert_san, no_credentials, bad_credentials, "
+        "rate_limited). Only with --web.config.file.",
+        ("reason",),
+        "-",
+    ),
+    MetricSpec(
+        "neuron_exporter_web_config_last_reload_successful",
+        "gauge",
+        "1 if the web config in force is the file as it is now, 0 if the last re-read failed and the "
+        "previous one is kept. Only with --web.config.file.",
+        (),
+        "-",
+    ),
+    MetricSpec(
+        "neuron_exporter_web_config_reloads_total",
+        "counter",
+        "Re-reads of the web config after a change of it or of its certificate files, by result. "
+        "Only with --web.config.file.",
+        ("result",),
+        "-",
+    ),
+    MetricSpec(
         "neuron_exporter_collector_success",
         "gauge",
         "1 if the collector rendered without error on this scrape.",
@@ -80,8 +105,21 @@ def fill_self(health: Health, success: Mapping[str, bool], families: Mapping[str
     _add_counts(families["neuron_exporter_invalid_groups_total"], health.invalid_groups.items())
     _add_counts(families["neuron_exporter_monitor_errors_total"], health.monitor_errors.items())
     families["neuron_exporter_monitor_restarts_total"].add({}, health.restarts)
+    if health.web_config_loaded is not None:
+        _fill_web(health, families)
     for name in sorted(success):
         families["neuron_exporter_collector_success"].add({"collector": name}, 1 if success[name] else 0)
+
+
+def _fill_web(health: Health, families: Mapping[str, Family]) -> None:
+    rejections = families["neuron_exporter_http_rejections_total"]
+    for reason in sorted(set(health.rejection_reasons) | set(health.http_rejections)):
+        rejections.add({"reason": reason}, health.http_rejections[reason])
+    families["neuron_exporter_web_config_last_reload_successful"].add({}, int(health.web_config_loaded or 0))
+    for result in ("failure", "success"):
+        families["neuron_exporter_web_config_reloads_total"].add(
+            {"result": result}, health.web_config_reloads[result]
+        )
 
 
 def _add_counts(family: Family, counts: Iterable[tuple[str, int]]) -> None:
