@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import os
+import shutil
 import socket
 import ssl
+import subprocess
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +23,7 @@ import bcrypt
 import pytest
 import trustme
 
-from tests.daemon import Daemon, sample_value
+from tests.daemon import Daemon, sample_value, wait_for
 from tests.test_e2e import run_cli
 
 PASSWORD = "correct horse battery staple"
@@ -291,3 +295,59 @@ def test_missing_web_config_exits_2(tmp_path: Path) -> None:
     result = run_cli("--simulate", "inf1.xlarge", "--web.config.file", str(absent))
     assert result.returncode == 2
     assert result.stderr == f"neuron-exporter: web config {absent}: cannot read: No such file or directory\n"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_real_prometheus_scrapes_over_mtls_with_basic_auth(tmp_path: Path, pki: Pki) -> None:
+    """Go's TLS client, as Prometheus configures it, against our server: interop, not just Python's."""
+    assert shutil.which("prometheus"), "prometheus not found: `make tools` installs Debian's prometheus package"
+    web_config = write_web_config(tmp_path, full_config(bcrypt_hash(PASSWORD)))
+    pki.client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.crt"))
+    pki.client.private_key_pem.write_to_path(str(tmp_path / "client.key"))
+    with start(tmp_path, web_config) as daemon:
+        prometheus_yml = tmp_path / "prometheus.yml"
+        prometheus_yml.write_text(
+            "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: neuron\n"
+            "    scheme: https\n"
+            "    tls_config: {ca_file: ca.pem, cert_file: client.crt, key_file: client.key}\n"
+            f"    basic_auth: {{username: prometheus, password: '{PASSWORD}'}}\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{daemon.port}']}}]\n"
+        )
+        port = free_port()
+        with (
+            (tmp_path / "prometheus.log").open("wb") as log,
+            subprocess.Popen(
+                [
+                    "prometheus",
+                    f"--config.file={prometheus_yml}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=log,
+                cwd=tmp_path,
+            ) as prometheus,
+        ):
+            try:
+                query = f"http://127.0.0.1:{port}/api/v1/query?query=neuron_exporter_build_info"
+                wait_for(lambda: _query_has_result(query), 60, "Prometheus to scrape the exporter over mTLS")
+            finally:
+                prometheus.terminate()
+                prometheus.wait(30)
+        assert rejections(scrape(daemon, pki), "bad_credentials") == 0
+
+
+def _query_has_result(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return bool(json.load(response)["data"]["result"])
+    except (OSError, ValueError, KeyError):
+        return False
