@@ -14,7 +14,8 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# promtool and the Prometheus server come from Debian's package; tests lint the exposition with it.
+# promtool and the Prometheus server come from Debian's package: tests lint the exposition with
+# promtool and have the real server scrape the exporter over TLS.
 tools:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }

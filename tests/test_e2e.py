@@ -157,6 +157,15 @@ def test_missing_neuron_monitor_exits_2(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_non_executable_neuron_monitor_exits_2(tmp_path: Path) -> None:
+    monitor = tmp_path / "neuron-monitor"
+    monitor.write_text("#!/bin/sh\n")
+    monitor.chmod(0o644)
+    result = run_cli("--config", str(write_config(tmp_path)), "--neuron-monitor-path", str(monitor))
+    assert result.returncode == 2
+    assert result.stderr == f"neuron-exporter: neuron-monitor at {monitor} is not executable\n"
+
+
 def test_default_neuron_monitor_lookup_explains_itself(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "exporter.cli", "--config", str(write_config(tmp_path))],
