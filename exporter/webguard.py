@@ -54,9 +54,9 @@ class WebGuard:
         self._clock = clock
         self._last_logged: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
+        self._watched: tuple[Path, ...] = ()
+        self._fingerprint: Fingerprint = ()
         self._install(config, _context(config))
-        self._watched = config.watched_files()
-        self._fingerprint = _fingerprint(self._watched)
 
     @classmethod
     def load(cls, path: Path, health: Health) -> WebGuard:
@@ -79,8 +79,6 @@ class WebGuard:
             parts.append(f"basic auth, {users} user{'' if users == 1 else 's'}")
         if self._config.rate_limit is not None:
             parts.append("rate limited")
-        if self._auth is not None and self._config.tls is None:
-            log.warning("basic auth without TLS: passwords cross the network in clear text")
         return ", ".join(parts) or "no TLS, no auth"
 
     @property
@@ -110,8 +108,6 @@ class WebGuard:
             self._reload_failed(f"web config {path}: {exc}")
             return
         self._install(config, context)
-        self._watched = config.watched_files()
-        self._fingerprint = _fingerprint(self._watched)
         self._health.web_config_reloads["success"] += 1
         self._health.web_config_loaded = True
         log.info("web config %s reloaded (%s)", path, self.describe())
@@ -127,6 +123,10 @@ class WebGuard:
         self._auth = BasicAuth(config.basic_auth_users) if config.basic_auth_users else None
         self._bucket = _TokenBucket(config.rate_limit, self._clock) if config.rate_limit else None
         self._health.rejection_reasons = _reasons(config)
+        self._watched = config.watched_files()
+        self._fingerprint = _fingerprint(self._watched)
+        if config.basic_auth_users and config.tls is None:
+            log.warning("basic auth without TLS: passwords cross the network in clear text")
 
     async def secure(self, stream: anyio.abc.SocketStream) -> anyio.abc.ByteStream | None:
         """The stream to speak HTTP on: the TLS layer when configured; None to close the connection."""
