@@ -53,9 +53,17 @@ class Ingestor:
             return
         try:
             report = parse_report(doc, prune_idle_cores=self.prune_idle_cores)
+            state = advance(self.store.current, report)
         except NotAReport as exc:
             health.bad_lines["schema"] += 1
             self._log_once(f"line from neuron-monitor skipped: {exc}")
+            return
+        except RecursionError:
+            # orjson accepts nesting up to 1024 levels, deeper than Python can recurse into while
+            # validating or comparing it (an unknown ECC member of neuron_hw_counters is kept as is):
+            # such a line is no usable report, and must not end the ingest task.
+            health.bad_lines["schema"] += 1
+            self._log_once("line from neuron-monitor skipped: nested too deeply to process")
             return
         for problem in report.problems:
             if problem.kind == "invalid":
@@ -64,7 +72,7 @@ class Ingestor:
             else:
                 health.monitor_errors[problem.group] += 1
                 self._log_once(f"neuron-monitor reported an error: {problem.message}")
-        self.store.current = advance(self.store.current, report)
+        self.store.current = state
         health.reports += 1
         health.last_report_time = health.clock()
 

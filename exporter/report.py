@@ -25,6 +25,8 @@ from exporter.schema import (
 )
 
 RUNTIMES_SECTION = "neuron_runtime_data"
+MESSAGE_VALUE_CHARS = 200
+"""How much of a value taken from the report (an error text, a tag) a problem message quotes."""
 
 
 class NotAReport(ValueError):
@@ -61,6 +63,21 @@ class Report:
     hardware: HardwareInfo | None
     k8s: K8sInfo | None
     problems: tuple[Problem, ...] = field(default=())
+
+
+def _quote(value: Any) -> str:
+    """A report value for a problem message: a string cut short, anything else named by its JSON type.
+
+    Never repr() of arbitrary input: an `error` member can be a list nested hundreds deep (repr
+    exhausts the recursion limit) or megabytes long (and messages are kept for log deduplication).
+    """
+    if isinstance(value, str):
+        if len(value) <= MESSAGE_VALUE_CHARS:
+            return value
+        return f"{value[:MESSAGE_VALUE_CHARS]}... ({len(value)} characters)"
+    if isinstance(value, (bool, int, float)):
+        return str(value)
+    return f"(a JSON {'object' if isinstance(value, dict) else 'array'})"
 
 
 def _describe(exc: ValidationError) -> str:
@@ -103,7 +120,7 @@ def _groups(
         if model is None or value is None:
             continue
         if isinstance(value, dict) and value.get("error"):
-            problems.append(Problem("monitor_error", name, f"{name}{context}: {value['error']}"))
+            problems.append(Problem("monitor_error", name, f"{name}{context}: {_quote(value['error'])}"))
             dropped.add(name)
             continue
         parsed = _validate(model, value, name, problems, context)
@@ -136,16 +153,18 @@ def _runtime(entry: Any, problems: list[Problem], seen: set[str], prune: bool) -
         return None
     if tag in seen:
         problems.append(
-            Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: duplicate runtime {tag!r}")
+            Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: duplicate runtime {_quote(tag)!r}")
         )
         return None
     seen.add(tag)
     pid = entry.get("pid")
     pid = pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
     if entry.get("error"):
-        problems.append(Problem("monitor_error", RUNTIMES_SECTION, f"runtime {tag}: {entry['error']}"))
+        problems.append(
+            Problem("monitor_error", RUNTIMES_SECTION, f"runtime {_quote(tag)}: {_quote(entry['error'])}")
+        )
         return RuntimeReport(tag, pid, {}, frozenset(RUNTIME_GROUPS))
-    context = f" (runtime {tag})"
+    context = f" (runtime {_quote(tag)})"
     raw = entry.get("report")
     if prune and type(raw) is dict:
         raw = without_idle_cores(raw)
@@ -168,7 +187,7 @@ def _identity(model: type[BaseModel], raw: Any, name: str, problems: list[Proble
         return None
     parsed = _validate(model, raw, name, problems, "")
     if parsed is not None and getattr(parsed, "error", None):
-        problems.append(Problem("monitor_error", name, f"{name}: {parsed.error}"))
+        problems.append(Problem("monitor_error", name, f"{name}: {_quote(parsed.error)}"))
     return parsed
 
 
@@ -199,7 +218,9 @@ def parse_report(doc: Any, *, prune_idle_cores: bool = False) -> Report:
     k8s: K8sInfo | None = None
     raw_k8s = doc.get("neuron_k8s_info")
     if isinstance(raw_k8s, dict) and raw_k8s.get("error"):
-        problems.append(Problem("monitor_error", "neuron_k8s_info", f"neuron_k8s_info: {raw_k8s['error']}"))
+        problems.append(
+            Problem("monitor_error", "neuron_k8s_info", f"neuron_k8s_info: {_quote(raw_k8s['error'])}")
+        )
     elif raw_k8s is not None:
         k8s = _validate(K8sInfo, raw_k8s, "neuron_k8s_info", problems, "")
 
