@@ -24,6 +24,7 @@ class Health:
     reports: int = 0
     last_report_time: float | None = None
     restarts: int = 0
+    start_failures: int = 0
     child_running: bool = False
     replay: bool = False
     bad_lines: Counter[str] = field(default_factory=Counter)

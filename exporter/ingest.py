@@ -89,6 +89,10 @@ class Ingestor:
         self.health.child_running = True
         log.info("neuron-monitor started (pid %d)", pid)
 
+    def on_start_failed(self, retry_in: float) -> None:
+        """Count it: a node whose neuron-monitor cannot even start is a node to look at."""
+        self.health.start_failures += 1
+
     def on_child_exited(self, returncode: int | None, restart_in: float) -> None:
         """The child is gone: `up` is 0 until a new one reports."""
         self.health.child_running = False

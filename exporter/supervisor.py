@@ -40,6 +40,9 @@ class LineSink(Protocol):
     def on_child_started(self, pid: int) -> None:
         """A child process is running."""
 
+    def on_start_failed(self, retry_in: float) -> None:
+        """Starting a child failed (executable gone, not executable, out of resources); retried later."""
+
     def on_child_exited(self, returncode: int | None, restart_in: float) -> None:
         """The child is gone (None: its exit status is unknown); the next one starts in `restart_in` s."""
 
@@ -160,6 +163,7 @@ class Supervisor:
                 delay = self.backoff.delay(attempt, self.rng)
                 attempt += 1
                 log.error("cannot start neuron-monitor %s: %s; retrying in %.1f s", argv[0], _why(exc), delay)
+                self.sink.on_start_failed(delay)
                 await self._pause(delay)
                 continue
 

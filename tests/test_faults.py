@@ -575,6 +575,7 @@ def test_monitor_executable_vanishing_is_retried_until_it_returns(tmp_path: Path
         wait_for(lambda: d.log().count(failure) >= 2, 20, "two failed starts in the log")
         assert d.proc.poll() is None
         assert scrape(d, "neuron_exporter_monitor_restarts_total") == 0  # failed starts are no restarts
+        assert (scrape(d, "neuron_exporter_monitor_start_failures_total") or 0) >= 2
         # Put it back atomically, so no attempt can see a half-written script.
         staged = tmp_path / "staged"
         staged.write_bytes(script)

@@ -60,6 +60,9 @@ class RecordingSink(logging.Handler):
     def on_child_exited(self, returncode: int | None, restart_in: float) -> None:
         self.record("exited", returncode, restart_in)
 
+    def on_start_failed(self, retry_in: float) -> None:
+        self.record("start_failed", retry_in)
+
     def of(self, kind: str) -> list[tuple[Any, ...]]:
         return [event for event in self.events if event[0] == kind]
 
@@ -207,7 +210,7 @@ async def test_spawn_failure_is_retried_until_the_binary_appears(
             await tg.start(sup.run)  # returns after the first (failed) attempt
             assert not sup.running
             await sink.wait_until(lambda: failures() >= 2)
-            assert sink.events == []
+            assert [event[0] for event in sink.events] == ["start_failed"] * failures()
             # Appear atomically and executable, as a package upgrade would.
             staging = tmp_path / "staging"
             staging.write_text(

@@ -59,6 +59,14 @@ SPECS = (
         "-",
     ),
     MetricSpec(
+        "neuron_exporter_monitor_start_failures_total",
+        "counter",
+        "Attempts to start neuron-monitor that failed (executable missing or not executable); "
+        "each is retried with backoff.",
+        (),
+        "-",
+    ),
+    MetricSpec(
         "neuron_exporter_http_rejections_total",
         "counter",
         "Connections or requests refused by the web config, by reason (plain_http, tls_handshake, "
@@ -105,6 +113,7 @@ def fill_self(health: Health, success: Mapping[str, bool], families: Mapping[str
     _add_counts(families["neuron_exporter_invalid_groups_total"], health.invalid_groups.items())
     _add_counts(families["neuron_exporter_monitor_errors_total"], health.monitor_errors.items())
     families["neuron_exporter_monitor_restarts_total"].add({}, health.restarts)
+    families["neuron_exporter_monitor_start_failures_total"].add({}, health.start_failures)
     if health.web_config_loaded is not None:
         _fill_web(health, families)
     for name in sorted(success):
