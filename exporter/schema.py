@@ -172,6 +172,20 @@ class NeuronDeviceCounters(Model):
 
     neuron_device_index: Index
 
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_only(cls, data: Any) -> Any:
+        """Drop members that cannot be event counts before they are stored: kept whole, one line's
+        junk (a list nested 1000 deep, megabytes of text) would live in the state and in comparisons."""
+        if not isinstance(data, dict):
+            return data
+        return {
+            key: value
+            for key, value in data.items()
+            if key == "neuron_device_index"
+            or (isinstance(value, (int, float)) and not isinstance(value, bool))
+        }
+
     def events(self) -> dict[str, float]:
         """Every numeric member but the index, so new ECC event types are exported without a release."""
         out: dict[str, float] = {}
