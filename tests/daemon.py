@@ -53,9 +53,14 @@ class Daemon:
         return self
 
     def __exit__(self, *exc: object | TracebackType) -> None:
+        # SIGTERM first, so the daemon stops its neuron-monitor; a SIGKILL would orphan it.
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
         self._log.close()
 
     def _died(self) -> None:
