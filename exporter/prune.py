@@ -17,18 +17,21 @@ from typing import Any
 def _zero(value: Any) -> bool:
     """True for a numeric 0, or an object whose every leaf is a numeric 0 (an empty object too).
 
-    Written as a loop rather than all(genexpr): it runs on every core entry of every runtime.
+    Written as a loop rather than all(genexpr): it runs on every core entry of every runtime. The
+    loop keeps its own stack instead of recursing, because orjson accepts objects nested 1024 deep,
+    past Python's recursion limit.
     """
     kind = type(value)
     if kind is not dict:
         return (kind is int or kind is float) and value == 0
-    for item in value.values():
-        kind = type(item)
-        if kind is dict:
-            if not _zero(item):
+    stack = [value]
+    while stack:
+        for item in stack.pop().values():
+            kind = type(item)
+            if kind is dict:
+                stack.append(item)
+            elif (kind is not int and kind is not float) or item != 0:
                 return False
-        elif (kind is not int and kind is not float) or item != 0:
-            return False
     return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 from typing import Any
 
 import orjson
@@ -43,6 +44,25 @@ def test_core_with_a_model_or_a_malformed_value_is_kept() -> None:
         {"neuron_runtime_data": [runtime("1", neuroncore_counters=counters)]}, prune_idle_cores=True
     )
     assert [p.group for p in report.problems] == ["neuroncore_counters"]  # still validated, still rejected
+
+
+def nested(leaf: float, depth: int) -> Any:
+    """{"a": {"a": ... leaf}} `depth` levels deep."""
+    value: Any = leaf
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def test_core_entry_nested_past_the_recursion_limit_is_judged_like_any_other() -> None:
+    """orjson reads objects nested 1024 deep, more than Python can recurse into: checking such an entry
+    for zeros must not raise, or the whole report is lost where the AWS mode (no pruning) keeps it."""
+    depth = 5 * sys.getrecursionlimit()
+    counters = core_counters({0: 0, 1: 30, 2: 0})
+    counters["neuroncores_in_use"]["0"] = nested(0, depth)
+    counters["neuroncores_in_use"]["2"] = nested(1, depth)
+    pruned = without_idle_cores(runtime_report(neuroncore_counters=counters))
+    assert set(pruned["neuroncore_counters"]["neuroncores_in_use"]) == {"1", "2"}
 
 
 def test_pruned_and_full_parses_render_the_same_state() -> None:

@@ -239,3 +239,35 @@ def test_unknown_fields_and_groups_are_ignored() -> None:
     p.feed(doc)
     assert p.health.invalid_groups == {} and p.health.reports == 1
     assert p.samples("neuron_neuroncore_utilization_ratio")[labels(neuroncore="0", runtime_tag="1")] == 0.1
+
+
+def test_models_sharing_a_model_id_are_rendered_once() -> None:
+    """Neuron 1.x lists models without a model_id (the 2020-09 docs sample: four, same name and uuid) and
+    a corrupt report may repeat an entry; per-model series are told apart by model_id, and identical
+    series would make Prometheus drop samples. The model count still counts every entry."""
+    p = Pipeline(Options(per_model=True))
+    mem = memory({0: 5})
+    placed = {"sg_00": {"memory_used_bytes": {"host": 1}, "neuroncore_index": 0}}
+    mem["loaded_models"] = [
+        {"name": "a", "uuid": "u1"},
+        {"name": "b", "uuid": "u2"},
+        {"name": "c", "uuid": "u3", "model_id": 7, "subgraphs": placed},
+        {"name": "c", "uuid": "u3", "model_id": 7, "subgraphs": placed},
+    ]
+    p.feed(report(runtime("1", memory_used=mem)))
+    text = p.exposition.render(None)[0].decode()
+    series = [line.rsplit(" ", 1)[0] for line in text.splitlines() if line.startswith("neuron_model_")]
+    assert len(series) == len(set(series)) == 5  # info and running for "c" and "a", c's memory
+    assert {dict(k)["model_name"] for k in p.samples("neuron_model_info")} == {"a", "c"}
+    assert p.samples("neuron_runtime_loaded_models") == {labels(runtime_tag="1"): 4}
+
+
+def test_a_container_listed_twice_is_one_series() -> None:
+    p = Pipeline()
+    doc = report()
+    pod = {"pod_name": "p0", "namespace": "n0", "container_name": ["c0", "c1", "c0"]}
+    doc["neuron_k8s_info"] = {"neuroncores_k8s_info": {"0": pod}, "neurondevices_k8s_info": {"0": pod}}
+    p.feed(doc)
+    text = p.exposition.render(None)[0].decode()
+    assert text.count("neuron_neuroncore_pod_info{") == 2
+    assert text.count("neuron_device_pod_info{") == 2

@@ -129,10 +129,16 @@ class MemoryUsedCollector(Collector):
             {"runtime_tag": tag}, sum(1 for model in memory.loaded_models if model.is_running)
         )
         if self.options.per_model:
+            # model_id is what tells the per-model series apart; models that share one (Neuron 1.x
+            # reports have none, a corrupt report may repeat an entry) are rendered once, the first,
+            # since duplicate series would make Prometheus drop samples.
+            seen: set[int | None] = set()
             for model in sorted(
                 memory.loaded_models, key=lambda m: (m.model_id is None, m.model_id or 0, m.uuid)
             ):
-                self._model(tag, model, families)
+                if model.model_id not in seen:
+                    seen.add(model.model_id)
+                    self._model(tag, model, families)
 
     @staticmethod
     def _model(tag: str, model: LoadedModel, families: Mapping[str, Family]) -> None:

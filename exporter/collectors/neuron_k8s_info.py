@@ -15,10 +15,13 @@ from exporter.state import State
 
 
 def add_pods(family: Family, key: str, refs: Mapping[int, PodRef]) -> None:
-    """One series per (index, container); a pod with no container name still gets one."""
+    """One series per (index, container); a pod with no container name still gets one.
+
+    Container names are deduplicated: a name listed twice must not make two identical series.
+    """
     for index in sorted(refs):
         ref = refs[index]
-        for container in sorted(ref.container_name) or [""]:
+        for container in sorted(set(ref.container_name)) or [""]:
             family.add(
                 {"container": container, "namespace": ref.namespace, key: str(index), "pod": ref.pod_name}, 1
             )
