@@ -3,13 +3,16 @@
     .venv/bin/python bench/run.py                 # full run, prints the table
     .venv/bin/python bench/run.py --write bench/README.md   # and rewrites the results block there
     .venv/bin/python bench/run.py --smoke         # seconds; what CI runs (no numbers are asserted)
+    .venv/bin/python bench/run.py --only load --write bench/README.md   # one section, merged in
 
 Per scale it measures: report size; the floor, orjson.loads of the same line; ingest CPU per report
 through Ingestor.on_line (decode, prune, validate, reduce, publish) and its ratio to the floor; the
 /metrics scrape latency of the real daemon over real HTTP (median, p99), its size and series. For the
 target scale it also measures resident memory after 1,000 and 10,000 reports (App in a fresh process,
 with a scrape every 15 reports) and the daemon's steady-state CPU share running the simulator at one
-report per second with one scrape every 15 s. Benchmarks are not tests: nothing here asserts a time.
+report per second with one scrape every 15 s. The load section runs the daemon with the simulator at
+10 reports/s under 50 concurrent scrapers for 30 s (bench/load.py checks every body). Benchmarks are
+not tests: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +36,13 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.load import OPENMETRICS_ACCEPT, LoadResult, run_load  # noqa: E402
 from exporter.exposition import Store  # noqa: E402
 from exporter.health import Health  # noqa: E402
 from exporter.ingest import Ingestor  # noqa: E402
 from exporter.simulator import Simulator  # noqa: E402
 from exporter.state import State  # noqa: E402
+from tests.fakes import write_config  # noqa: E402
 
 FULL_SCALES = [
     ("inf2.48xlarge", [1, 8, 32, 64, 128]),
@@ -45,6 +51,19 @@ FULL_SCALES = [
 ]
 SMOKE_SCALES = [("inf2.48xlarge", [1]), ("trn2.48xlarge", [8])]
 TARGET = ("trn2.48xlarge", 64)
+LOAD_TARGET = ("trn2.48xlarge", 8)
+"""The load section's node. With 64 runtimes this 2-core machine cannot hold it: the daemon needs most
+of a core at 10 reports/s (ingest ~48 ms plus a text and an OpenMetrics render ~20 ms each per report)
+and checking every distinct body takes the client ~150 ms per report and format, so the two share too
+little CPU (one 30 s try: 89 % of the reports ingested, daemon at 78 % of a core, 21 scrapes/s). With
+8 runtimes (~100 KiB, ~1,000 series per body) both fit, and the numbers describe the exporter."""
+LOAD_PERIOD = 0.1
+"""The load section's report period: 10 reports per second."""
+LOAD_FULL = (50, 30.0)
+LOAD_SMOKE = (5, 1.0)
+"""Scrapers and seconds of the load section, in a full and in a smoke run."""
+LOAD_LINE = "Load: "
+"""How the load section's paragraph starts, so `--only load` can find and replace it."""
 PORT_LINE = re.compile(rb"serving /metrics on port (\d+)")
 
 
@@ -148,6 +167,13 @@ class Daemon:
         body = self.conn.getresponse().read()
         return time.perf_counter() - start, body
 
+    def ready(self) -> bool:
+        """Whether /-/ready answers 200 (fresh data)."""
+        self.conn.request("GET", "/-/ready")
+        response = self.conn.getresponse()
+        response.read()
+        return response.status == 200
+
     def cpu_seconds(self) -> float:
         """The daemon's own user+system CPU (children excluded)."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -244,6 +270,62 @@ def steady_state(shape: str, runtimes: int, seconds: float) -> float:
         daemon.stop()
 
 
+def load(shape: str, runtimes: int, scrapers: int, seconds: float) -> str:
+    """The load section's paragraph: the daemon at 10 reports/s while `scrapers` hammer /metrics.
+
+    Half the scrapers ask for the text format and half for OpenMetrics (each has its own cached device
+    part), all with gzip, as Prometheus servers do. Readiness and freshness are held to the exporter's
+    default of 3 periods.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        config = write_config(Path(tmp), f"{LOAD_PERIOD}s")
+        daemon = Daemon("--config", str(config), "--simulate", shape, "--simulate-runtimes", str(runtimes))
+        try:
+            deadline = time.monotonic() + 60
+            while not daemon.ready():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no report from the simulator")
+                time.sleep(0.1)
+            cpu0, wall0 = daemon.cpu_seconds(), time.monotonic()
+            result = run_load(
+                f"http://127.0.0.1:{daemon.port}",
+                scrapers,
+                seconds,
+                accepts=(None, OPENMETRICS_ACCEPT),
+                stale_after=3 * LOAD_PERIOD,
+            )
+            cpu = (daemon.cpu_seconds() - cpu0) / (time.monotonic() - wall0)
+        finally:
+            daemon.stop()
+    return load_paragraph(shape, runtimes, scrapers, seconds, result, cpu)
+
+
+def load_paragraph(
+    shape: str, runtimes: int, scrapers: int, seconds: float, result: LoadResult, cpu: float
+) -> str:
+    """The load results in one sentence, starting with LOAD_LINE."""
+    ingested, window = result.ingested()
+    expected = window / LOAD_PERIOD
+    failures = ", ".join(f"{count} {reason}" for reason, count in sorted(result.failures.items()))
+    return (
+        f"{LOAD_LINE}{shape} with {runtimes} runtimes at {1 / LOAD_PERIOD:.0f} reports/s, {scrapers} "
+        f"scrapers on kept-alive connections for {seconds:.0f} s (half text, half OpenMetrics, gzip): "
+        f"{result.scrapes:,} scrapes ({result.scrapes_per_second:.1f}/s, {result.in_flight:.1f} in "
+        f"flight on average), latency p50 {result.percentile(50) * 1e3:.1f} ms, p99 "
+        f"{result.percentile(99) * 1e3:.1f} ms; failed scrapes and readiness probes: "
+        f"{failures or 'none'} (of {result.scrapes:,} scrapes and {result.ready_probes:,} probes); "
+        f"{ingested:.0f} reports ingested in {window:.1f} s between the first and last scrape, "
+        f"{expected:.0f} expected ({ingested / expected * 100 if expected else 0:.0f} %); freshness lag "
+        f"at most {result.max_lag * 1e3:.0f} ms; daemon CPU {cpu * 100:.0f} % of one core."
+    )
+
+
+def merge_load(block: str, paragraph: str) -> str:
+    """A results block with its load paragraph replaced by (or, if it has none, extended with) this one."""
+    kept = [part for part in block.split("\n\n") if not part.startswith(LOAD_LINE)]
+    return "\n\n".join([*kept, paragraph])
+
+
 def machine() -> str:
     """One line describing where the numbers were taken."""
     cpu = "unknown CPU"
@@ -269,21 +351,40 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="bench/run.py")
     parser.add_argument("--smoke", action="store_true", help="tiny scales and counts, for CI")
     parser.add_argument("--write", type=Path, help="replace the results block in this Markdown file")
+    parser.add_argument(
+        "--only",
+        choices=("load",),
+        help="run one section; with --write, replace just its part of the results block",
+    )
     args = parser.parse_args()
     smoke = args.smoke
+    shape, runtimes = (SMOKE_SCALES[-1][0], SMOKE_SCALES[-1][1][0]) if smoke else TARGET
+    scrapers, seconds = LOAD_SMOKE if smoke else LOAD_FULL
+    if args.only == "load":
+        paragraph = load(*LOAD_TARGET, scrapers, seconds)
+        print(paragraph)
+        if args.write:
+            write_results(
+                args.write,
+                lambda block: merge_load(
+                    block, f"{paragraph} Measured on its own (`--only load`), {time.strftime('%Y-%m-%d')}."
+                ),
+            )
+        return 0
+
     scales = SMOKE_SCALES if smoke else FULL_SCALES
     reports, passes, scrapes = (4, 1, 5) if smoke else (20, 3, 200)
 
     rows: list[Row] = []
-    for shape, counts in scales:
-        for runtimes in counts:
-            lines = lines_for(shape, runtimes, reports)
+    for scale_shape, counts in scales:
+        for count in counts:
+            lines = lines_for(scale_shape, count, reports)
             floor = cpu_per_call(orjson.loads, lines, passes)
             ingest = ingest_cost(lines, passes)
             median, p99, size, series = scrape_cost(lines, scrapes)
             row = Row(
-                shape,
-                runtimes,
+                scale_shape,
+                count,
                 len(lines[-1]),
                 floor * 1e3,
                 ingest * 1e3,
@@ -295,7 +396,6 @@ def main() -> int:
             rows.append(row)
             print(" | ".join(row.cells()), flush=True)
 
-    shape, runtimes = (SMOKE_SCALES[-1][0], SMOKE_SCALES[-1][1][0]) if smoke else TARGET
     marks = [10, 20] if smoke else [1000, 10000]
     rss = memory(lines_for(shape, runtimes, 5 if smoke else 20), marks)
     cpu = steady_state(shape, runtimes, 3 if smoke else 120)
@@ -309,15 +409,23 @@ def main() -> int:
         + f"; steady-state CPU {cpu * 100:.2f} % of one core at 1 report/s with a scrape every 15 s"
         + (" (smoke run: short)" if smoke else "")
         + ".",
+        "",
+        load(*LOAD_TARGET, scrapers, seconds),
     ]
     text = "\n".join(summary)
     print(text)
     if args.write:
-        doc = args.write.read_text()
-        begin, end = "<!-- BEGIN RESULTS -->\n", "<!-- END RESULTS -->"
-        head, rest = doc.split(begin, 1)
-        args.write.write_text(head + begin + text + "\n" + end + rest.split(end, 1)[1])
+        write_results(args.write, lambda block: text)
     return 0
+
+
+def write_results(path: Path, update: Callable[[str], str]) -> None:
+    """Replace the block between the results markers of a Markdown file with `update(old block)`."""
+    doc = path.read_text()
+    begin, end = "<!-- BEGIN RESULTS -->\n", "\n<!-- END RESULTS -->"
+    head, rest = doc.split(begin, 1)
+    block, tail = rest.split(end, 1)
+    path.write_text(head + begin + update(block) + end + tail)
 
 
 if __name__ == "__main__":

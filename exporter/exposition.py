@@ -4,12 +4,17 @@ One read of `store.current` per scrape, so a scrape never mixes two reports. A c
 costs only its own families and shows as `neuron_exporter_collector_success{collector} 0`. The text
 format is written by our families directly (fast path); OpenMetrics, and the process/Python metrics,
 go through prometheus_client.
+
+The device part of a body depends on nothing but the State, which is immutable and replaced whole per
+report, so it is rendered once per (state, format) and reused by every scrape until the next report;
+the exporter's own series and the process metrics, which move between reports, are rendered per scrape
+and appended. The body is byte-identical to rendering everything at once.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -26,6 +31,8 @@ from exporter.state import State
 log = logging.getLogger(__name__)
 
 OPENMETRICS = "application/openmetrics-text"
+EOF_LINE = b"# EOF\n"
+"""OpenMetrics' terminator: exactly one, at the very end, so a cached part is stored without it."""
 
 
 @dataclass
@@ -46,7 +53,14 @@ class NeuronCollector:
 
     def families(self) -> list[Family]:
         """This scrape's families, from one read of the current state."""
-        state = self.store.current
+        families, success = self.device_families(self.store.current)
+        return families + self.self_families(success)
+
+    def device_families(self, state: State) -> tuple[list[Family], dict[str, bool]]:
+        """The enabled collectors' families for `state`, and which collectors succeeded.
+
+        A function of the state alone (collectors are pure), which is what makes it cacheable.
+        """
         success: dict[str, bool] = {}
         out: list[Family] = []
         for collector in self.collectors:
@@ -62,15 +76,45 @@ class NeuronCollector:
                 continue
             success[collector.name] = True
             out.extend(families)
+        return out, success
+
+    def self_families(self, success: Mapping[str, bool]) -> list[Family]:
+        """The exporter's own series as of now (they change between reports, so never cached)."""
         own = {spec.name: spec.family() for spec in SELF_SPECS}
         fill_self(self.health, success, own)
-        out.extend(family for family in own.values() if family.samples)
-        return out
+        return [family for family in own.values() if family.samples]
 
     def collect(self) -> Iterator[Metric]:
         """prometheus_client's collector protocol (used for OpenMetrics)."""
         for family in self.families():
             yield family.to_metric()
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """The device part of a body for one state in one format, and the collector outcomes behind it.
+
+    Holding `state` (not its id) makes the identity check safe: the object cannot be freed and its id
+    reused while the entry refers to it.
+    """
+
+    state: State
+    content_type: str
+    body: bytes
+    success: Mapping[str, bool]
+
+
+class _Metrics:
+    """prometheus_client's registry protocol over a fixed list of Metrics, for its encoders."""
+
+    def __init__(self, metrics: Iterable[Metric]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self.metrics
+
+
+Encoder = Callable[[_Metrics], bytes]
 
 
 class Exposition:
@@ -84,6 +128,9 @@ class Exposition:
             ProcessCollector(registry=self.process)
             PlatformCollector(registry=self.process)
             GCCollector(registry=self.process)
+        self.rendered: dict[str, Rendered] = {}
+        """The latest device part per format ("text", "openmetrics"): one entry each, so memory is
+        bounded by two bodies however many Accept variants scrapers send."""
 
     def collect(self) -> Iterator[Metric]:
         """Everything, as prometheus_client Metrics."""
@@ -91,20 +138,59 @@ class Exposition:
         if self.process is not None:
             yield from self.process.collect()
 
+    def device_part(self, kind: str, content_type: str, render: Callable[[list[Family]], bytes]) -> Rendered:
+        """The current state's device part in one format: from the cache, or rendered and cached.
+
+        The state is read once here; the caller renders the self series with the outcomes stored
+        alongside, so `collector_success` always describes the families actually in the body.
+        """
+        state = self.collector.store.current
+        cached = self.rendered.get(kind)
+        if cached is not None and cached.state is state and cached.content_type == content_type:
+            return cached
+        families, success = self.collector.device_families(state)
+        entry = Rendered(state, content_type, render(families), success)
+        self.rendered[kind] = entry
+        return entry
+
     def text(self) -> bytes:
         """Prometheus text format 0.0.4."""
-        out: list[str] = []
         with gc_paused():
-            for family in self.collector.families():
-                family.text_lines(out)
-            body = "".join(out).encode()
+            device = self.device_part("text", CONTENT_TYPE_PLAIN_0_0_4, _text)
+            body = device.body + _text(self.collector.self_families(device.success))
         if self.process is not None:
             body += generate_latest(self.process)
         return body
+
+    def openmetrics(self, encoder: Encoder, content_type: str) -> bytes:
+        """OpenMetrics: the cached device part (without `# EOF`), then the live part, which ends it.
+
+        The key includes the content type because the Accept header picks the version and escaping.
+        """
+
+        def render(families: list[Family]) -> bytes:
+            body = encoder(_Metrics([family.to_metric() for family in families]))
+            if not body.endswith(EOF_LINE):
+                raise RuntimeError("prometheus_client's OpenMetrics encoder no longer ends with # EOF")
+            return body[: -len(EOF_LINE)]
+
+        device = self.device_part("openmetrics", content_type, render)
+        live: list[Metric] = [family.to_metric() for family in self.collector.self_families(device.success)]
+        if self.process is not None:
+            live.extend(self.process.collect())
+        return device.body + encoder(_Metrics(live))
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """The exposition in the format the Accept header asks for (OpenMetrics or text 0.0.4)."""
         encoder, content_type = choose_encoder(accept or "")
         if content_type.startswith(OPENMETRICS):
-            return encoder(self), content_type
+            return self.openmetrics(encoder, content_type), content_type
         return self.text(), CONTENT_TYPE_PLAIN_0_0_4
+
+
+def _text(families: Iterable[Family]) -> bytes:
+    """Families in the text format, through our fast writer."""
+    out: list[str] = []
+    for family in families:
+        family.text_lines(out)
+    return "".join(out).encode()

@@ -19,3 +19,4 @@ def test_bench_smoke_run_prints_a_results_table() -> None:
     assert result.returncode == 0, result.stderr
     assert "| trn2.48xlarge | 8 |" in result.stdout
     assert "resident memory" in result.stdout and "steady-state CPU" in result.stdout
+    assert "Load: trn2.48xlarge with 8 runtimes at 10 reports/s, 5 scrapers" in result.stdout
