@@ -7,7 +7,9 @@
 
 Per scale it measures: report size; the floor, orjson.loads of the same line; ingest CPU per report
 through Ingestor.on_line (decode, prune, validate, reduce, publish) and its ratio to the floor; the
-/metrics scrape latency of the real daemon over real HTTP (median, p99), its size and series. For the
+/metrics scrape latency of the real daemon over real HTTP (median, p99; the render cache serves all
+but the first), the render cost of a state not rendered before (the first scrape after a report), and
+the page's size and series. For the
 target scale it also measures resident memory after 1,000 and 10,000 reports (App in a fresh process,
 with a scrape every 15 reports) and the daemon's steady-state CPU share running the simulator at one
 report per second with one scrape every 15 s. The load section runs the daemon with the simulator at
@@ -31,12 +33,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import orjson
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.load import OPENMETRICS_ACCEPT, LoadResult, run_load  # noqa: E402
+from exporter.app import App  # noqa: E402
+from exporter.cli import build_parser, settings_from_args  # noqa: E402
 from exporter.exposition import Store  # noqa: E402
 from exporter.health import Health  # noqa: E402
 from exporter.ingest import Ingestor  # noqa: E402
@@ -78,6 +83,8 @@ class Row:
     ingest_ms: float
     scrape_median_ms: float
     scrape_p99_ms: float
+    render_median_ms: float
+    render_p99_ms: float
     scrape_bytes: int
     series: int
 
@@ -93,6 +100,8 @@ class Row:
             f"{self.ingest_ms * 1000 / self.runtimes:,.0f}",
             f"{self.scrape_median_ms:.1f}",
             f"{self.scrape_p99_ms:.1f}",
+            f"{self.render_median_ms:.1f}",
+            f"{self.render_p99_ms:.1f}",
             f"{self.scrape_bytes / 1024:,.0f} KiB",
             f"{self.series:,}",
         ]
@@ -108,6 +117,8 @@ HEADER = [
     "ingest µs per runtime",
     "scrape p50 ms",
     "scrape p99 ms",
+    "new-report render p50 ms",
+    "new-report render p99 ms",
     "/metrics size",
     "series",
 ]
@@ -205,6 +216,28 @@ def scrape_cost(lines: list[bytes], scrapes: int) -> tuple[float, float, int, in
     p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
     series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
     return statistics.median(timings), p99, len(body), series
+
+
+def render_cost(lines: list[bytes], renders: int) -> tuple[float, float]:
+    """Median and p99 of rendering /metrics (text) for a state not rendered before.
+
+    A replaying daemon serves every scrape after the first from the render cache, so the HTTP columns
+    measure the cached path; this is the cost of the first scrape after each report, measured in
+    process on the same App with its cache emptied before each render.
+    """
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as capture:
+        capture.write(b"".join(lines))
+        capture.flush()
+        app = App(settings_from_args(build_parser().parse_args(["--replay", capture.name])))
+        anyio.run(app.replay)
+    timings = []
+    for _ in range(renders):
+        app.exposition.rendered.clear()
+        start = time.perf_counter()
+        app.render(None)
+        timings.append(time.perf_counter() - start)
+    timings.sort()
+    return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
 
 
 MEMORY_PROBE = """
@@ -382,6 +415,7 @@ def main() -> int:
             floor = cpu_per_call(orjson.loads, lines, passes)
             ingest = ingest_cost(lines, passes)
             median, p99, size, series = scrape_cost(lines, scrapes)
+            render_median, render_p99 = render_cost(lines, scrapes)
             row = Row(
                 scale_shape,
                 count,
@@ -390,6 +424,8 @@ def main() -> int:
                 ingest * 1e3,
                 median * 1e3,
                 p99 * 1e3,
+                render_median * 1e3,
+                render_p99 * 1e3,
                 size,
                 series,
             )
