@@ -1,7 +1,8 @@
 """Transport only: a small HTTP/1.1 server on anyio for /metrics and the health endpoints.
 
 GET and HEAD only, keep-alive, gzip for larger bodies, bounded header size, idle timeout and
-connection count. Routing is the handler's job; this module never looks at the path.
+connection count. Routing is the handler's job; this module never looks at the path. Access control
+(TLS, basic auth) is a Guard the caller plugs in (webguard.py); without one, plain HTTP for everyone.
 """
 
 from __future__ import annotations
@@ -339,7 +340,7 @@ class HttpServer:
         try:
             await stream.send_eof()
         except NotImplementedError:
-            return  # TLS has no half-close in anyio; its close_notify-free close is what clients expect
+            return  # anyio's TLS stream cannot half-close; the caller closes it outright
         drained = 0
         with anyio.move_on_after(LINGER_SECONDS):
             while drained < 16 * MAX_HEADER_BYTES:
