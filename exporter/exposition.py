@@ -35,11 +35,26 @@ EOF_LINE = b"# EOF\n"
 """OpenMetrics' terminator: exactly one, at the very end, so a cached part is stored without it."""
 
 
-@dataclass
 class Store:
-    """Holder of the latest State; the ingest path replaces `current` with one reference swap."""
+    """Holder of the latest State; the ingest path replaces `current` with one reference swap.
 
-    current: State
+    Each swap bumps `generation`, which is what the render cache compares: holding the rendered
+    State itself would keep a whole second state alive between reports just to compare identity.
+    """
+
+    def __init__(self, current: State) -> None:
+        self._current = current
+        self.generation = 0
+
+    @property
+    def current(self) -> State:
+        """The latest state."""
+        return self._current
+
+    @current.setter
+    def current(self, state: State) -> None:
+        self._current = state
+        self.generation += 1
 
 
 class NeuronCollector:
@@ -94,11 +109,11 @@ class NeuronCollector:
 class Rendered:
     """The device part of a body for one state in one format, and the collector outcomes behind it.
 
-    Holding `state` (not its id) makes the identity check safe: the object cannot be freed and its id
-    reused while the entry refers to it.
+    `generation` is the Store's count of swaps when it was rendered: unlike an id(), it is never
+    reused, and unlike the State object, it does not keep an old state alive.
     """
 
-    state: State
+    generation: int
     content_type: str
     body: bytes
     success: Mapping[str, bool]
@@ -144,12 +159,13 @@ class Exposition:
         The state is read once here; the caller renders the self series with the outcomes stored
         alongside, so `collector_success` always describes the families actually in the body.
         """
-        state = self.collector.store.current
+        store = self.collector.store
+        state, generation = store.current, store.generation
         cached = self.rendered.get(kind)
-        if cached is not None and cached.state is state and cached.content_type == content_type:
+        if cached is not None and cached.generation == generation and cached.content_type == content_type:
             return cached
         families, success = self.collector.device_families(state)
-        entry = Rendered(state, content_type, render(families), success)
+        entry = Rendered(generation, content_type, render(families), success)
         self.rendered[kind] = entry
         return entry
 

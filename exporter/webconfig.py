@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 TlsVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
@@ -165,6 +164,8 @@ class WebConfig:
 
 def load_web_config(path: Path) -> WebConfig:
     """Read and validate the file; WebConfigError with one readable line on any problem."""
+    import yaml  # here, not at the top: cli imports this module for its error type on every start
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

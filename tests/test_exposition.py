@@ -96,7 +96,7 @@ def test_render_cache_reuses_a_state_and_keeps_own_series_live() -> None:
     third = exposition.render(None)[0]
     assert counting.calls == 3
     assert b"x_reports_total 2.0\n" in third and third == uncached(None)
-    # Bounded: one entry per format, each for the state it was last rendered from.
+    # Bounded: one entry per format, each for the state (generation) it was last rendered from.
     assert set(exposition.rendered) == {"text", "openmetrics"}
-    assert exposition.rendered["text"].state is store.current
-    assert exposition.rendered["openmetrics"].state is not store.current
+    assert exposition.rendered["text"].generation == store.generation
+    assert exposition.rendered["openmetrics"].generation < store.generation
