@@ -273,20 +273,26 @@ def test_garbage_lines_are_counted_and_reports_around_them_kept(tmp_path: Path) 
     args = ("--config", str(config), "--neuron-monitor-path", str(monitor))
     with Daemon(tmp_path, *args, "--hang-periods", "1000", "--stale-periods", "30") as d:
 
-        def counted() -> bool:
-            text = d.metrics()
-            return (
-                value(text, "neuron_exporter_reports_total") == 6
-                and value(text, "neuron_exporter_bad_lines_total", reason="not_json") == 3
-            )
-
-        wait_for(counted, 30, "six reports and three garbage lines")
+        wait_until_counted(d, reports=6, reason="not_json", bad=3, timeout=30)
         text = d.metrics()
         assert value(text, "neuron_exporter_bad_lines_total", reason="schema") == 0
         assert value(text, "neuron_exporter_bad_lines_total", reason="too_long") == 0
         assert device_series(text) == clean_replay(tmp_path, simulated(config, *flags))
         assert value(text, "neuron_monitor_up") == 1 and d.get("/-/ready")[0] == 200
         assert d.stop() == 0
+
+
+def wait_until_counted(d: Daemon, reports: int, reason: str, bad: int, timeout: float) -> None:
+    """Until the daemon has ingested `reports` reports and dropped `bad` lines for `reason`."""
+
+    def counted() -> bool:
+        text = d.metrics()
+        return (
+            value(text, "neuron_exporter_reports_total") == reports
+            and value(text, "neuron_exporter_bad_lines_total", reason=reason) == bad
+        )
+
+    wait_for(counted, timeout, f"{reports} reports and {bad} lines dropped as {reason}")
 
 
 def test_oversized_lines_are_dropped_with_bounded_memory(tmp_path: Path) -> None:
@@ -308,14 +314,7 @@ def test_oversized_lines_are_dropped_with_bounded_memory(tmp_path: Path) -> None
         baseline_peak = peak_rss(d.proc.pid)
         gate.touch()
 
-        def counted() -> bool:
-            text = d.metrics()
-            return (
-                value(text, "neuron_exporter_reports_total") == 6
-                and value(text, "neuron_exporter_bad_lines_total", reason="too_long") == 3
-            )
-
-        wait_for(counted, 60, "six reports and three oversized lines")
+        wait_until_counted(d, reports=6, reason="too_long", bad=3, timeout=60)
         text = d.metrics()
         assert value(text, "process_resident_memory_bytes") < baseline + 3 * MIB
         assert peak_rss(d.proc.pid) < baseline_peak + 3 * MIB
