@@ -14,7 +14,7 @@ and appended. The body is byte-identical to rendering everything at once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -66,11 +66,6 @@ class NeuronCollector:
         self.collectors = collectors
         self._failed_once: set[str] = set()
 
-    def families(self) -> list[Family]:
-        """This scrape's families, from one read of the current state."""
-        families, success = self.device_families(self.store.current)
-        return families + self.self_families(success)
-
     def device_families(self, state: State) -> tuple[list[Family], dict[str, bool]]:
         """The enabled collectors' families for `state`, and which collectors succeeded.
 
@@ -98,11 +93,6 @@ class NeuronCollector:
         own = {spec.name: spec.family() for spec in SELF_SPECS}
         fill_self(self.health, success, own)
         return [family for family in own.values() if family.samples]
-
-    def collect(self) -> Iterator[Metric]:
-        """prometheus_client's collector protocol (used for OpenMetrics)."""
-        for family in self.families():
-            yield family.to_metric()
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +136,6 @@ class Exposition:
         self.rendered: dict[str, Rendered] = {}
         """The latest device part per format ("text", "openmetrics"): one entry each, so memory is
         bounded by two bodies however many Accept variants scrapers send."""
-
-    def collect(self) -> Iterator[Metric]:
-        """Everything, as prometheus_client Metrics."""
-        yield from self.collector.collect()
-        if self.process is not None:
-            yield from self.process.collect()
 
     def device_part(self, kind: str, content_type: str, render: Callable[[list[Family]], bytes]) -> Rendered:
         """The current state's device part in one format: from the cache, or rendered and cached.
