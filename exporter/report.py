@@ -23,6 +23,7 @@ from exporter.schema import (
     InstanceInfo,
     K8sInfo,
 )
+from exporter.validation import first_error
 
 RUNTIMES_SECTION = "neuron_runtime_data"
 MESSAGE_VALUE_CHARS = 200
@@ -80,14 +81,6 @@ def _quote(value: Any) -> str:
     return f"(a JSON {'object' if isinstance(value, dict) else 'array'})"
 
 
-def _describe(exc: ValidationError) -> str:
-    """The first validation error as one short line (values are not echoed: they may be huge)."""
-    first = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(root)"
-    more = exc.error_count() - 1
-    return f"{where}: {first['msg']}" + (f" (+{more} more)" if more else "")
-
-
 def _validate(
     model: type[BaseModel], raw: Any, group: str, problems: list[Problem], context: str
 ) -> Any | None:
@@ -95,7 +88,7 @@ def _validate(
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        problems.append(Problem("invalid", group, f"{group}{context}: {_describe(exc)}"))
+        problems.append(Problem("invalid", group, f"{group}{context}: {first_error(exc)}"))
         return None
 
 

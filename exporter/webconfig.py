@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from exporter.validation import first_error
+
 TlsVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
 ClientAuth = Literal["NoClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"]
 UNVERIFIED_CLIENT_AUTH = ("RequestClientCert", "RequireAnyClientCert")
@@ -194,22 +196,12 @@ def parse_web_config(document: Any, path: Path | None = None) -> WebConfig:
     try:
         raw = _WebConfigFile.model_validate(document)
     except ValidationError as exc:
-        raise WebConfigError(_first_error(exc)) from None
+        raise WebConfigError(first_error(exc)) from None
     base = path.parent if path is not None else Path.cwd()
     tls = _tls_settings(raw.tls_server_config, base) if raw.tls_server_config is not None else None
     users = _users(raw.basic_auth_users) if raw.basic_auth_users else None
     headers = tuple(raw.http_server_config.headers.items()) if raw.http_server_config else ()
     return WebConfig(path, tls, users, headers, _rate_limit(raw.rate_limit))
-
-
-def _first_error(exc: ValidationError) -> str:
-    """Pydantic's first error as 'where: what', without echoing the offending input (it may be secret)."""
-    error = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in error["loc"])
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
-    return f"{where}: {message}" if where else message
 
 
 def _tls_settings(raw: _TlsServerConfig, base: Path) -> TlsSettings:
