@@ -61,13 +61,7 @@ class WebGuard:
     @classmethod
     def load(cls, path: Path, health: Health) -> WebGuard:
         """Read and validate `path` and build its SSL context; WebConfigError if it cannot be used."""
-        config = load_web_config(path)
-        try:
-            guard = cls(config, health)
-        except WebConfigError as exc:
-            raise WebConfigError(f"web config {path}: {exc}") from None
-        health.web_config_loaded = True
-        return guard
+        return cls(load_web_config(path), health)
 
     def describe(self) -> str:
         """For the start-up log line: what protects the endpoint."""
@@ -105,11 +99,10 @@ class WebGuard:
             # Also watch what the failed config names, so fixing only its certificate is noticed.
             self._watched = tuple(dict.fromkeys((*self._config.watched_files(), *config.watched_files())))
             self._fingerprint = _fingerprint(self._watched)
-            self._reload_failed(f"web config {path}: {exc}")
+            self._reload_failed(str(exc))
             return
         self._install(config, context)
         self._health.web_config_reloads["success"] += 1
-        self._health.web_config_loaded = True
         log.info("web config %s reloaded (%s)", path, self.describe())
 
     def _reload_failed(self, message: str) -> None:
@@ -123,6 +116,7 @@ class WebGuard:
         self._auth = BasicAuth(config.basic_auth_users) if config.basic_auth_users else None
         self._bucket = _TokenBucket(config.rate_limit, self._clock) if config.rate_limit else None
         self._health.rejection_reasons = _reasons(config)
+        self._health.web_config_loaded = True
         self._watched = config.watched_files()
         self._fingerprint = _fingerprint(self._watched)
         if config.basic_auth_users and config.tls is None:
@@ -245,7 +239,13 @@ class _Rewound(anyio.abc.ByteStream):
 
 
 def _context(config: WebConfig) -> ssl.SSLContext | None:
-    return server_context(config.tls) if config.tls is not None else None
+    """The config's SSL context (None without TLS); its errors name the web config like the loader's."""
+    if config.tls is None:
+        return None
+    try:
+        return server_context(config.tls)
+    except WebConfigError as exc:
+        raise WebConfigError(f"web config {config.path}: {exc}") from None
 
 
 def _reasons(config: WebConfig) -> tuple[str, ...]:
@@ -269,7 +269,7 @@ def _handshake_reason(exc: ssl.SSLError) -> str:
     code = exc.reason or ""
     if code == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
         return "client_cert_missing"
-    if code == "CERTIFICATE_VERIFY_FAILED" or "CERTIFICATE" in code:
+    if "CERTIFICATE" in code:
         return "client_cert_invalid"
     return "tls_handshake"
 
