@@ -29,9 +29,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import anyio
 import orjson
@@ -198,11 +200,24 @@ class Daemon:
         self.log.close()
 
 
-def scrape_cost(lines: list[bytes], scrapes: int) -> tuple[float, float, int, int]:
-    """Median and p99 latency of GET /metrics on the daemon replaying `lines`, its size and series."""
+@contextmanager
+def capture_file(lines: list[bytes]) -> Iterator[IO[bytes]]:
+    """The lines as a JSON-lines capture on disk (what --replay reads), removed afterwards."""
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as capture:
         capture.write(b"".join(lines))
         capture.flush()
+        yield capture
+
+
+def median_p99(timings: list[float]) -> tuple[float, float]:
+    """Median and nearest-rank 99th percentile."""
+    ordered = sorted(timings)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def scrape_cost(lines: list[bytes], scrapes: int) -> tuple[float, float, int, int]:
+    """Median and p99 latency of GET /metrics on the daemon replaying `lines`, its size and series."""
+    with capture_file(lines) as capture:
         daemon = Daemon("--replay", capture.name)
         try:
             daemon.scrape()
@@ -212,10 +227,8 @@ def scrape_cost(lines: list[bytes], scrapes: int) -> tuple[float, float, int, in
                 timings.append(seconds)
         finally:
             daemon.stop()
-    timings.sort()
-    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
     series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-    return statistics.median(timings), p99, len(body), series
+    return *median_p99(timings), len(body), series
 
 
 def render_cost(lines: list[bytes], renders: int) -> tuple[float, float]:
@@ -225,9 +238,7 @@ def render_cost(lines: list[bytes], renders: int) -> tuple[float, float]:
     measure the cached path; this is the cost of the first scrape after each report, measured in
     process on the same App with its cache emptied before each render.
     """
-    with tempfile.NamedTemporaryFile(suffix=".jsonl") as capture:
-        capture.write(b"".join(lines))
-        capture.flush()
+    with capture_file(lines) as capture:
         app = App(settings_from_args(build_parser().parse_args(["--replay", capture.name])))
         anyio.run(app.replay)
     timings = []
@@ -236,8 +247,7 @@ def render_cost(lines: list[bytes], renders: int) -> tuple[float, float]:
         start = time.perf_counter()
         app.render(None)
         timings.append(time.perf_counter() - start)
-    timings.sort()
-    return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+    return median_p99(timings)
 
 
 MEMORY_PROBE = """
@@ -267,9 +277,7 @@ while n < max(marks):
 
 def memory(lines: list[bytes], marks: list[int]) -> dict[int, int]:
     """Resident bytes of a fresh exporter process after each mark's number of reports."""
-    with tempfile.NamedTemporaryFile(suffix=".jsonl") as capture:
-        capture.write(b"".join(lines))
-        capture.flush()
+    with capture_file(lines) as capture:
         probe = MEMORY_PROBE.format(repo=str(REPO), capture=capture.name, marks=marks)
         result = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True)
     return {int(n): int(rss) for n, rss in (line.split() for line in result.stdout.decode().splitlines())}
