@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from exporter.webconfig import PemSource, TlsSettings, TlsVersion, WebConfigError
+from exporter.webconfig import PemSource, TlsSettings, WebConfigError
 
 _VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
@@ -30,8 +30,8 @@ _VERIFY = {
 def server_context(tls: TlsSettings) -> ssl.SSLContext:
     """An SSLContext that serves `tls.cert` and enforces the versions, ciphers and client policy."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = _version(tls.min_version)
-    context.maximum_version = _version(tls.max_version)
+    context.minimum_version = _VERSIONS[tls.min_version]
+    context.maximum_version = _VERSIONS[tls.max_version]
     if tls.openssl_ciphers:
         try:
             context.set_ciphers(":".join(tls.openssl_ciphers))
@@ -60,10 +60,6 @@ def server_context(tls: TlsSettings) -> ssl.SSLContext:
     if tls.client_ca is not None:
         _load_client_ca(context, tls.client_ca)
     return context
-
-
-def _version(name: TlsVersion) -> ssl.TLSVersion:
-    return _VERSIONS[name]
 
 
 def _require(source: PemSource, what: str) -> None:
