@@ -13,7 +13,7 @@ import orjson
 from exporter.exposition import Store
 from exporter.gcpause import gc_paused
 from exporter.health import Health
-from exporter.report import NotAReport, parse_report
+from exporter.report import NotAReport, ParseOptions, parse_report
 from exporter.state import advance
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,13 @@ DISTINCT_MESSAGES_LOGGED = 1000
 class Ingestor:
     """Turns neuron-monitor lines into states in the store; also the supervisor's LineSink."""
 
-    def __init__(self, store: Store, health: Health, *, prune_idle_cores: bool = True) -> None:
+    def __init__(
+        self, store: Store, health: Health, *, prune_idle_cores: bool = True, model_detail: bool = False
+    ) -> None:
         self.store = store
         self.health = health
         self.prune_idle_cores = prune_idle_cores
+        self.model_detail = model_detail
         self._logged: set[str] = set()
         self._children_started = 0
 
@@ -52,8 +55,14 @@ class Ingestor:
             self._log_once(f"line from neuron-monitor is not JSON: {exc}")
             return
         try:
-            report = parse_report(doc, prune_idle_cores=self.prune_idle_cores)
-            state = advance(self.store.current, report)
+            current = self.store.current
+            options = ParseOptions(
+                prune_idle_cores=self.prune_idle_cores,
+                model_detail=self.model_detail,
+                cores_per_device=current.cores_per_device(),
+            )
+            report = parse_report(doc, options)
+            state = advance(current, report)
         except NotAReport as exc:
             health.bad_lines["schema"] += 1
             self._log_once(f"line from neuron-monitor skipped: {exc}")

@@ -17,13 +17,25 @@ from typing import Any
 def _zero(value: Any) -> bool:
     """True for a numeric 0, or an object whose every leaf is a numeric 0 (an empty object too).
 
-    Written as a loop rather than all(genexpr): it runs on every core entry of every runtime. The
-    loop keeps its own stack instead of recursing, because orjson accepts objects nested 1024 deep,
-    past Python's recursion limit.
+    It runs on every core entry of every runtime, so the flat case (`{"neuroncore_utilization": 0,
+    "flops": 0}`) is one loop without allocation; nested objects (trn2's `v3d`) go to _zero_deep.
     """
     kind = type(value)
     if kind is not dict:
         return (kind is int or kind is float) and value == 0
+    for item in value.values():
+        kind = type(item)
+        if kind is int or kind is float:
+            if item != 0:
+                return False
+        elif kind is not dict or not _zero_deep(item):
+            return False
+    return True
+
+
+def _zero_deep(value: dict[str, Any]) -> bool:
+    """_zero for a nested object. It keeps its own stack instead of recursing, because orjson
+    accepts objects nested 1024 deep, past Python's recursion limit."""
     stack = [value]
     while stack:
         for item in stack.pop().values():
@@ -44,39 +56,49 @@ def _child(obj: Any, *keys: str) -> Any:
     return obj
 
 
-def _model_cores(memory: Any) -> set[str]:
-    """Core keys (as strings) on which a loaded model's subgraph is placed."""
+def _model_cores(memory: Any, cores_per_device: int | None) -> set[str]:
+    """Global core keys (as strings) on which a loaded model's subgraph is placed.
+
+    A subgraph names its device and its core within that device (SCHEMA.md §5.6); without the
+    cores per device the global core is unknown, and placement keeps nothing.
+    """
     cores: set[str] = set()
-    models = _child(memory, "loaded_models") if type(memory) is dict else None
-    if type(models) is not list:
+    models = _child(memory, "loaded_models")
+    if type(models) is not list or not cores_per_device:
         return cores
     for model in models:
         subgraphs = _child(model, "subgraphs")
         if type(subgraphs) is dict:
             for subgraph in subgraphs.values():
-                index = _child(subgraph, "neuroncore_index")
-                if index is not None:
-                    cores.add(str(index))
+                if type(subgraph) is not dict:
+                    continue
+                device = subgraph.get("neuron_device_index")
+                index = subgraph.get("neuroncore_index")
+                if type(device) is int and type(index) is int:
+                    cores.add(str(device * cores_per_device + index))
     return cores
 
 
-def without_idle_cores(report: dict[str, Any]) -> dict[str, Any]:
+def without_idle_cores(report: dict[str, Any], cores_per_device: int | None) -> dict[str, Any]:
     """A runtime's `report` object without its all-zero, model-free core entries (input left untouched)."""
     counters: Any = report.get("neuroncore_counters")
     memory: Any = report.get("memory_used")
     in_use = _child(counters, "neuroncores_in_use")
     per_core = _child(memory, "neuron_runtime_used_bytes", "usage_breakdown", "neuroncore_memory_usage")
-    if type(in_use) is not dict and type(per_core) is not dict:
-        return report
     maps = [m for m in (in_use, per_core) if type(m) is dict]
-    busy = _model_cores(memory)
-    listed: set[str] = set()
+    if not maps:
+        return report
+    busy = _model_cores(memory, cores_per_device)
+    idle: set[str] = set()
     for entries in maps:
         for key, entry in entries.items():
-            listed.add(key)
-            if key not in busy and not _zero(entry):
+            if key in busy:
+                continue
+            if _zero(entry):
+                idle.add(key)
+            else:
                 busy.add(key)
-    idle = listed - busy
+    idle -= busy
     if not idle:
         return report
     pruned = dict(report)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from exporter.prune import without_idle_cores
 from exporter.schema import (
+    MODEL_DETAIL,
     RUNTIME_GROUP_ALIASES,
     RUNTIME_GROUPS,
     SYSTEM_GROUPS,
@@ -22,10 +23,15 @@ from exporter.schema import (
     HardwareInfo,
     InstanceInfo,
     K8sInfo,
+    NeuronDeviceCounters,
+    NeuronHwCounters,
 )
 from exporter.validation import first_error
 
 RUNTIMES_SECTION = "neuron_runtime_data"
+LEGACY_HW_COUNTERS = "hw_counters"
+"""Neuron 1.x reported ECC per runtime under this key; it is read as the system `neuron_hw_counters`."""
+HW_COUNTERS = "neuron_hw_counters"
 MESSAGE_VALUE_CHARS = 200
 """How much of a value taken from the report (an error text, a tag) a problem message quotes."""
 
@@ -45,7 +51,11 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class RuntimeReport:
-    """One monitored application's entry: its identity, valid groups, and groups to forget."""
+    """One monitored process's entry: its identity, valid groups, and groups to forget.
+
+    Several processes may share a tag (`NEURON_PROCESS_TAG` is inherited by workers); each has its
+    own entry here, told apart by pid.
+    """
 
     tag: str
     pid: int | None
@@ -55,7 +65,8 @@ class RuntimeReport:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """A validated report. `runtimes is None` means the section was absent (keep the previous ones)."""
+    """A validated report. `runtimes is None` means the section was absent (keep the previous ones);
+    `k8s is None` with `k8s_dropped` means the k8s section failed (forget the previous mapping)."""
 
     runtimes: tuple[RuntimeReport, ...] | None
     system: Mapping[str, Group]
@@ -64,6 +75,19 @@ class Report:
     hardware: HardwareInfo | None
     k8s: K8sInfo | None
     problems: tuple[Problem, ...] = field(default=())
+    k8s_dropped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """How much of a report to validate, and what the parser needs to know of the node beforehand."""
+
+    prune_idle_cores: bool = False
+    """Drop core entries a runtime does not use before validation (see prune.py)."""
+    model_detail: bool = True
+    """Validate every loaded model in full; without it only what the default metrics read."""
+    cores_per_device: int | None = None
+    """`neuroncore_per_device_count` known from earlier reports, for a report that lacks it."""
 
 
 def _quote(value: Any) -> str:
@@ -82,11 +106,16 @@ def _quote(value: Any) -> str:
 
 
 def _validate(
-    model: type[BaseModel], raw: Any, group: str, problems: list[Problem], context: str
+    model: type[BaseModel],
+    raw: Any,
+    group: str,
+    problems: list[Problem],
+    context: str,
+    detail: Mapping[str, bool] | None = None,
 ) -> Any | None:
     """Validate one section; on failure record why and return None."""
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw, context=detail)
     except ValidationError as exc:
         problems.append(Problem("invalid", group, f"{group}{context}: {first_error(exc)}"))
         return None
@@ -98,6 +127,7 @@ def _groups(
     aliases: Mapping[str, str],
     problems: list[Problem],
     context: str,
+    detail: Mapping[str, bool] | None = None,
 ) -> tuple[dict[str, Group], frozenset[str]]:
     """Validate the known groups of a `report`/`system_data` object; unknown groups are ignored."""
     if raw is None:
@@ -116,7 +146,7 @@ def _groups(
             problems.append(Problem("monitor_error", name, f"{name}{context}: {_quote(value['error'])}"))
             dropped.add(name)
             continue
-        parsed = _validate(model, value, name, problems, context)
+        parsed = _validate(model, value, name, problems, context, detail)
         if parsed is None:
             dropped.add(name)
         else:
@@ -135,8 +165,15 @@ def _runtime_tag(entry: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _runtime(entry: Any, problems: list[Problem], seen: set[str], prune: bool) -> RuntimeReport | None:
-    """Validate one `neuron_runtime_data[]` entry."""
+def _runtime(
+    entry: Any,
+    problems: list[Problem],
+    seen: set[tuple[str, int | None]],
+    options: ParseOptions,
+    cores_per_device: int | None,
+    legacy_hw: list[NeuronHwCounters],
+) -> RuntimeReport | None:
+    """Validate one `neuron_runtime_data[]` entry; a Neuron 1.x `hw_counters` group goes to legacy_hw."""
     if not isinstance(entry, dict):
         problems.append(Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: entry is not an object"))
         return None
@@ -144,14 +181,14 @@ def _runtime(entry: Any, problems: list[Problem], seen: set[str], prune: bool) -
     if tag is None:
         problems.append(Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: entry has no tag or pid"))
         return None
-    if tag in seen:
+    pid = entry.get("pid")
+    pid = pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
+    if (tag, pid) in seen:
         problems.append(
             Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: duplicate runtime {_quote(tag)!r}")
         )
         return None
-    seen.add(tag)
-    pid = entry.get("pid")
-    pid = pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
+    seen.add((tag, pid))
     if entry.get("error"):
         problems.append(
             Problem("monitor_error", RUNTIMES_SECTION, f"runtime {_quote(tag)}: {_quote(entry['error'])}")
@@ -159,10 +196,31 @@ def _runtime(entry: Any, problems: list[Problem], seen: set[str], prune: bool) -
         return RuntimeReport(tag, pid, {}, frozenset(RUNTIME_GROUPS))
     context = f" (runtime {_quote(tag)})"
     raw = entry.get("report")
-    if prune and type(raw) is dict:
-        raw = without_idle_cores(raw)
-    groups, dropped = _groups(raw, RUNTIME_GROUPS, RUNTIME_GROUP_ALIASES, problems, context)
+    if type(raw) is dict:
+        if options.prune_idle_cores:
+            raw = without_idle_cores(raw, cores_per_device)
+        if LEGACY_HW_COUNTERS in raw:
+            hw, _ = _groups(
+                {HW_COUNTERS: raw[LEGACY_HW_COUNTERS]}, SYSTEM_GROUPS, {}, problems, context
+            )
+            legacy = hw.get(HW_COUNTERS)
+            if isinstance(legacy, NeuronHwCounters):
+                legacy_hw.append(legacy)
+    detail = {MODEL_DETAIL: options.model_detail}
+    groups, dropped = _groups(raw, RUNTIME_GROUPS, RUNTIME_GROUP_ALIASES, problems, context, detail)
     return RuntimeReport(tag, pid, groups, dropped)
+
+
+def _legacy_hw_counters(parts: list[NeuronHwCounters]) -> NeuronHwCounters:
+    """The runtime-level ECC groups of a Neuron 1.x report as one system group (a device listed by
+    two runtimes is taken once, from the first)."""
+    devices: dict[int, NeuronDeviceCounters] = {}
+    for part in parts:
+        for device in part.neuron_devices:
+            devices.setdefault(device.neuron_device_index, device)
+    return NeuronHwCounters.model_construct(
+        period=parts[0].period, error="", neuron_devices=[devices[i] for i in sorted(devices)]
+    )
 
 
 def _section(doc: Mapping[str, Any], *names: str) -> Any:
@@ -184,37 +242,49 @@ def _identity(model: type[BaseModel], raw: Any, name: str, problems: list[Proble
     return parsed
 
 
-def parse_report(doc: Any, *, prune_idle_cores: bool = False) -> Report:
-    """Validate a decoded document; raise NotAReport if it is not an object.
-
-    With `prune_idle_cores`, core entries a runtime does not use are dropped first (see prune.py).
-    """
+def parse_report(doc: Any, options: ParseOptions = ParseOptions()) -> Report:
+    """Validate a decoded document; raise NotAReport if it is not an object."""
     if not isinstance(doc, dict):
         raise NotAReport(f"report is a JSON {type(doc).__name__}, not an object")
     problems: list[Problem] = []
 
+    # Identity first: placing a model on a core needs this report's cores per device.
+    instance = _identity(
+        InstanceInfo, _section(doc, "instance_info", "instance_data"), "instance_info", problems
+    )
+    hardware = _identity(HardwareInfo, doc.get("neuron_hardware_info"), "neuron_hardware_info", problems)
+    cores_per_device = options.cores_per_device
+    if hardware is not None and hardware.neuroncore_per_device_count:
+        cores_per_device = hardware.neuroncore_per_device_count
+
     raw_runtimes = _section(doc, RUNTIMES_SECTION, "runtime_data")
     runtimes: tuple[RuntimeReport, ...] | None = None
+    legacy_hw: list[NeuronHwCounters] = []
     if isinstance(raw_runtimes, list):
-        seen: set[str] = set()
-        parsed = (_runtime(entry, problems, seen, prune_idle_cores) for entry in raw_runtimes)
+        seen: set[tuple[str, int | None]] = set()
+        parsed = (
+            _runtime(entry, problems, seen, options, cores_per_device, legacy_hw) for entry in raw_runtimes
+        )
         runtimes = tuple(r for r in parsed if r is not None)
     elif raw_runtimes is not None:
         problems.append(Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: not a list"))
 
     system, system_dropped = _groups(doc.get("system_data"), SYSTEM_GROUPS, {}, problems, "")
-    instance = _identity(
-        InstanceInfo, _section(doc, "instance_info", "instance_data"), "instance_info", problems
-    )
-    hardware = _identity(HardwareInfo, doc.get("neuron_hardware_info"), "neuron_hardware_info", problems)
+    if legacy_hw and HW_COUNTERS not in system and HW_COUNTERS not in system_dropped:
+        system[HW_COUNTERS] = _legacy_hw_counters(legacy_hw)
 
     k8s: K8sInfo | None = None
+    k8s_dropped = False
     raw_k8s = doc.get("neuron_k8s_info")
     if isinstance(raw_k8s, dict) and raw_k8s.get("error"):
         problems.append(
             Problem("monitor_error", "neuron_k8s_info", f"neuron_k8s_info: {_quote(raw_k8s['error'])}")
         )
+        k8s_dropped = True
     elif raw_k8s is not None:
         k8s = _validate(K8sInfo, raw_k8s, "neuron_k8s_info", problems, "")
+        k8s_dropped = k8s is None
 
-    return Report(runtimes, system, system_dropped, instance, hardware, k8s, tuple(problems))
+    return Report(
+        runtimes, system, system_dropped, instance, hardware, k8s, tuple(problems), k8s_dropped
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -49,6 +49,8 @@ class NeuronCoreCounter(Model):
 
     neuroncore_utilization: NonNegative | None = None
     flops: NonNegative | None = None
+    effective_flops: NonNegative | None = None
+    """Undocumented; real trn1 output prints it beside `flops` in every entry."""
     physical: dict[str, PhysicalCore] = {}
 
     @model_validator(mode="before")
@@ -142,11 +144,79 @@ class LoadedModel(Model):
     subgraphs: dict[str, Subgraph] = {}
 
 
+MODEL_DETAIL = "model_detail"
+"""Validation context key: True validates every loaded model in full (per-model series are on)."""
+
+
+class ModelPlacements(Model):
+    """What the default metric set reads of `loaded_models`: each model's `is_running`, and where
+    each subgraph sits as (`neuron_device_index`, `neuroncore_index`), in report order.
+
+    A trn1 node can list 640 models with full memory breakdowns per report, which cost several
+    times the JSON decode to validate as models, while by default only these few members are read.
+    They are gathered from the same `loaded_models` wire field and validated here by type; a model
+    or subgraph that is not an object lands in these lists as it is and fails its group.
+    """
+
+    running: tuple[bool, ...] = ()
+    subgraphs: tuple[tuple[Index | None, Index | None], ...] = ()
+
+    @classmethod
+    def gather(cls, models: list[Any]) -> dict[str, list[Any]]:
+        """The raw members this model validates, picked out of a raw `loaded_models` list."""
+        running: list[Any] = []
+        subgraphs: list[Any] = []
+        for model in models:
+            if type(model) is not dict:
+                running.append(model)
+                continue
+            running.append(model.get("is_running", False))
+            graphs = model.get("subgraphs")
+            if graphs is None:
+                continue
+            if type(graphs) is not dict:
+                subgraphs.append(graphs)
+                continue
+            for graph in graphs.values():
+                if type(graph) is dict:
+                    subgraphs.append((graph.get("neuron_device_index"), graph.get("neuroncore_index")))
+                else:
+                    subgraphs.append(graph)
+        return {"running": running, "subgraphs": subgraphs}
+
+
 class MemoryUsed(Group):
-    """`memory_used`: runtime host/device memory, its breakdown and loaded models (§5.6)."""
+    """`memory_used`: runtime host/device memory, its breakdown and loaded models (§5.6).
+
+    `placements` is always filled from `loaded_models`; the models themselves are validated into
+    `loaded_models` only when the validation context asks for model detail (or gives no context).
+    """
 
     neuron_runtime_used_bytes: RuntimeUsedBytes | None = None
+    placements: ModelPlacements = ModelPlacements()
     loaded_models: list[LoadedModel] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _placements_from_models(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        models = data.get("loaded_models")
+        if not isinstance(models, list):
+            return data  # absent, or not a list: the field's own validation says so
+        detail = True if info.context is None else bool(info.context.get(MODEL_DETAIL, True))
+        out = {**data, "placements": ModelPlacements.gather(models)}
+        if not detail:
+            out["loaded_models"] = []
+        return out
+
+    def model_count(self) -> int:
+        """How many models are loaded (whether or not they were validated in full)."""
+        return len(self.placements.running)
+
+    def running_count(self) -> int:
+        """How many loaded models are executing."""
+        return sum(self.placements.running)
 
 
 class RuntimeVcpuUsage(Model):
@@ -179,6 +249,9 @@ class NeuronDeviceCounters(Model):
         junk (a list nested 1000 deep, megabytes of text) would live in the state and in comparisons."""
         if not isinstance(data, dict):
             return data
+        if "neuron_device_index" not in data and "device_index" in data:
+            # The first release (2020-09) named the index `device_index`.
+            data = {("neuron_device_index" if k == "device_index" else k): v for k, v in data.items()}
         return {
             key: value
             for key, value in data.items()

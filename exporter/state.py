@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from exporter.merge import merge_groups
 from exporter.report import Report, RuntimeReport
 from exporter.schema import (
     ExecutionStats,
@@ -37,17 +38,32 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True)
-class RuntimeState:
-    """What is known about one monitored application."""
+class ProcessState:
+    """One process reporting under a runtime tag: its latest valid groups and the cores it uses."""
 
-    tag: str
     pid: int | None
     groups: Mapping[str, Group]
     cores: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeState:
+    """What is known about one runtime tag: its processes, their combined groups, cores and totals.
+
+    `unmeasured` are owned cores whose utilization is unknown: the process holding them has no valid
+    `neuroncore_counters` (missing, invalid, or erroring). They stay owned, and their utilization is
+    left out rather than shown as 0, so a missing sample never reads as a busy core gone idle.
+    """
+
+    tag: str
+    processes: Mapping[int | None, ProcessState]
+    groups: Mapping[str, Group]
+    cores: frozenset[int]
+    unmeasured: frozenset[int]
     totals: Totals
 
     def group(self, name: str) -> Group | None:
-        """The latest valid value of a group, or None."""
+        """The latest valid value of a group (combined over the tag's processes), or None."""
         return self.groups.get(name)
 
 
@@ -64,6 +80,10 @@ class State:
     context_switches_total: float | None = None
     retired: Mapping[str, Totals] = field(default_factory=dict)
     reports: int = 0
+
+    def cores_per_device(self) -> int | None:
+        """`neuroncore_per_device_count` of the last hardware info, None while unknown (or 0)."""
+        return (self.hardware.neuroncore_per_device_count or None) if self.hardware else None
 
     def known_cores(self) -> list[int]:
         """Every NeuronCore index that exists: from the hardware info, plus any a runtime listed."""
@@ -101,12 +121,26 @@ def _fresh(new: Group | None, old: Group | None) -> bool:
     return new is not None and new != old
 
 
-def owned_cores(groups: Mapping[str, Group], previous: frozenset[int]) -> frozenset[int]:
-    """The NeuronCores a runtime uses: memory allocated on them, a model placed there, or busy now.
+def global_core(device: int | None, index: int | None, cores_per_device: int | None) -> int | None:
+    """The node-wide NeuronCore index of a subgraph placed at (device, core within that device).
+
+    `neuroncore_index` counts within its device (SCHEMA.md §5.6), in the logical numbering that
+    `neuroncore_per_device_count` uses under LNC; without that count the core is unknown.
+    """
+    if device is None or index is None or not cores_per_device:
+        return None
+    return device * cores_per_device + index
+
+
+def owned_cores(
+    groups: Mapping[str, Group], previous: frozenset[int], cores_per_device: int | None
+) -> frozenset[int]:
+    """The NeuronCores a process uses: memory allocated on them, a model placed there, or busy now.
 
     Real captures list every core of the node under every runtime, zeros for the ones it does not
     use; exporting all of them would multiply series by the runtime count. Without memory data the
-    ownership is sticky: a core once busy stays the runtime's.
+    ownership is sticky: a core once busy stays the process's. Model placement counts only once the
+    cores per device are known.
     """
     cores: set[int] = set()
     counters = groups.get("neuroncore_counters")
@@ -120,29 +154,53 @@ def owned_cores(groups: Mapping[str, Group], previous: frozenset[int]) -> frozen
         if per_core is not None:
             has_memory_map = True
             cores.update(i for i, categories in per_core.items() if any(categories.values()))
-        for model in memory.loaded_models:
-            for subgraph in model.subgraphs.values():
-                if subgraph.neuroncore_index is not None:
-                    has_memory_map = True
-                    cores.add(subgraph.neuroncore_index)
+        for device, index in memory.placements.subgraphs:
+            core = global_core(device, index, cores_per_device)
+            if core is not None:
+                has_memory_map = True
+                cores.add(core)
     if not has_memory_map:
         cores.update(previous)
     return frozenset(cores)
 
 
-def _advance_runtime(old: RuntimeState | None, revived: Totals | None, report: RuntimeReport) -> RuntimeState:
-    """One runtime's next state from its previous state and its entry in this report."""
+def _advance_process(
+    old: ProcessState | None, report: RuntimeReport, cores_per_device: int | None
+) -> tuple[ProcessState, ExecutionStats | None]:
+    """One process's next state, and its execution sample if that is new (not a repeat)."""
     old_groups: Mapping[str, Group] = old.groups if old else {}
     groups = {k: v for k, v in old_groups.items() if k not in report.dropped}
     groups.update(report.groups)
-    totals = old.totals if old else (revived or Totals())
     stats = report.groups.get("execution_stats")
-    if isinstance(stats, ExecutionStats) and _fresh(stats, old_groups.get("execution_stats")):
-        totals = Totals(
-            _add(totals.status, stats.execution_summary), _add(totals.errors, stats.error_summary)
-        )
-    cores = owned_cores(groups, old.cores if old else frozenset())
-    return RuntimeState(report.tag, report.pid, groups, cores, totals)
+    fresh = stats if isinstance(stats, ExecutionStats) and _fresh(stats, old_groups.get("execution_stats")) else None
+    cores = owned_cores(groups, old.cores if old else frozenset(), cores_per_device)
+    return ProcessState(report.pid, groups, cores), fresh
+
+
+def _advance_runtime(
+    old: RuntimeState | None,
+    revived: Totals | None,
+    reports: list[RuntimeReport],
+    cores_per_device: int | None,
+) -> RuntimeState:
+    """One tag's next state from its previous state and its processes' entries in this report."""
+    old_processes: Mapping[int | None, ProcessState] = old.processes if old else {}
+    totals = old.totals if old else (revived or Totals())
+    processes: dict[int | None, ProcessState] = {}
+    for report in reports:
+        process, stats = _advance_process(old_processes.get(report.pid), report, cores_per_device)
+        processes[report.pid] = process
+        if stats is not None:
+            totals = Totals(
+                _add(totals.status, stats.execution_summary), _add(totals.errors, stats.error_summary)
+            )
+    members = list(processes.values())
+    groups = merge_groups([p.groups for p in members])
+    cores = frozenset().union(*(p.cores for p in members))
+    unmeasured = frozenset().union(
+        *(p.cores for p in members if not isinstance(p.groups.get("neuroncore_counters"), NeuronCoreCounters))
+    )
+    return RuntimeState(reports[0].tag, processes, groups, cores, unmeasured, totals)
 
 
 def _retire(retired: Mapping[str, Totals], leaving: Iterable[RuntimeState]) -> Mapping[str, Totals]:
@@ -181,11 +239,17 @@ def advance(state: State, report: Report) -> State:
     """The state after one report. Pure: no clock, no I/O, the previous state is not modified."""
     runtimes = state.runtimes
     retired = state.retired
+    hardware = report.hardware or state.hardware
+    cores_per_device = (hardware.neuroncore_per_device_count or None) if hardware else None
     if report.runtimes is not None:
-        runtimes = {}
+        by_tag: dict[str, list[RuntimeReport]] = {}
         for entry in report.runtimes:
-            old = state.runtimes.get(entry.tag)
-            runtimes[entry.tag] = _advance_runtime(old, None if old else state.retired.get(entry.tag), entry)
+            by_tag.setdefault(entry.tag, []).append(entry)
+        runtimes = {}
+        for tag, entries in by_tag.items():
+            old = state.runtimes.get(tag)
+            revived = None if old else state.retired.get(tag)
+            runtimes[tag] = _advance_runtime(old, revived, entries, cores_per_device)
         leaving = [r for tag, r in state.runtimes.items() if tag not in runtimes]
         if leaving:
             retired = _retire(retired, leaving)
@@ -198,8 +262,8 @@ def advance(state: State, report: Report) -> State:
         runtimes=runtimes,
         system=system,
         instance=report.instance or state.instance,
-        hardware=report.hardware or state.hardware,
-        k8s=report.k8s or state.k8s,
+        hardware=hardware,
+        k8s=None if report.k8s_dropped else (report.k8s or state.k8s),
         ecc_totals=_ecc_totals(state, report.system.get("neuron_hw_counters")),
         context_switches_total=_context_switches(state, report.system.get("vcpu_usage")),
         retired=retired,

@@ -243,20 +243,49 @@ def test_k8s_info() -> None:
 # --- contents --------------------------------------------------------------------------------------
 
 
+def placed_core(subgraph: dict[str, Any], shape: str) -> int:
+    """The node-wide core of a subgraph: `neuroncore_index` counts within its device (SCHEMA.md §5.6)."""
+    return subgraph["neuron_device_index"] * SHAPES[shape].cores_per_device + subgraph["neuroncore_index"]
+
+
 def test_cores_split_among_runtimes() -> None:
     report = Simulator("trn1.32xlarge", config(), runtimes=3).report(0)
     owned = []
     for entry in report["neuron_runtime_data"]:
         models = entry["report"]["memory_used"]["loaded_models"]
-        owned.append(sorted({sg["neuroncore_index"] for m in models for sg in m["subgraphs"].values()}))
+        owned.append(
+            sorted({placed_core(sg, "trn1.32xlarge") for m in models for sg in m["subgraphs"].values()})
+        )
     assert owned == [list(range(0, 11)), list(range(11, 22)), list(range(22, 32))]
     shared = Simulator("inf1.xlarge", config(), runtimes=6, models_per_runtime=1).report(0)
     cores = [
-        m["subgraphs"]["sg_00"]["neuroncore_index"]
+        placed_core(m["subgraphs"]["sg_00"], "inf1.xlarge")
         for e in shared["neuron_runtime_data"]
         for m in e["report"]["memory_used"]["loaded_models"]
     ]
     assert cores == [0, 1, 2, 3, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("shape", "runtimes", "models"),
+    [("trn1.32xlarge", 32, 20), ("trn1.32xlarge", 3, 2), ("trn2.48xlarge", 5, 3), ("inf2.48xlarge", 4, 7)],
+)
+def test_every_model_sits_on_a_core_its_runtime_uses(shape: str, runtimes: int, models: int) -> None:
+    """The property real captures have: a subgraph at (device d, index i) is on global core
+    d * cores_per_device + i, where its runtime's memory is, and within the device's cores."""
+    per_device = SHAPES[shape].cores_per_device
+    for entry in Simulator(shape, config(), runtimes=runtimes, models_per_runtime=models).report(3)[
+        "neuron_runtime_data"
+    ]:
+        memory = entry["report"]["memory_used"]
+        per_core = memory["neuron_runtime_used_bytes"]["usage_breakdown"]["neuroncore_memory_usage"]
+        used = {int(core) for core, categories in per_core.items() if any(categories.values())}
+        placed = set()
+        for model in memory["loaded_models"]:
+            for subgraph in model["subgraphs"].values():
+                assert 0 <= subgraph["neuroncore_index"] < per_device
+                placed.add(placed_core(subgraph, shape))
+        assert placed and placed <= used
 
 
 def test_idle_phases_have_null_latency_and_busy_ones_ordered_percentiles() -> None:
@@ -304,10 +333,9 @@ def test_memory_totals_are_sums_of_breakdowns() -> None:
                         assert sizes["neuron_device"] == sum(
                             sizes["usage_breakdown"]["neuron_device"].values()
                         )
-                        core = breakdown["neuroncore_memory_usage"][str(sg["neuroncore_index"])]
+                        core = breakdown["neuroncore_memory_usage"][str(placed_core(sg, shape))]
                         assert core["constants"] >= sizes["usage_breakdown"]["neuron_device"]["constants"] > 0
-                        per_device = SHAPES[shape].cores_per_device
-                        assert sg["neuron_device_index"] == sg["neuroncore_index"] // per_device
+                        assert sg["neuroncore_index"] < SHAPES[shape].cores_per_device
 
 
 def test_vcpu_usage_sums_to_100() -> None:

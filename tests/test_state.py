@@ -22,8 +22,9 @@ class Pipeline:
     def __init__(self, options: Options | None = None) -> None:
         self.store = Store(State())
         self.health = Health(stale_after=None, replay=True)
-        self.ingestor = Ingestor(self.store, self.health)
-        collectors = [cls(options or Options()) for cls in COLLECTORS]
+        options = options or Options()
+        self.ingestor = Ingestor(self.store, self.health, model_detail=options.per_model)
+        collectors = [cls(options) for cls in COLLECTORS]
         self.exposition = Exposition(
             NeuronCollector(self.store, self.health, collectors), process_metrics=False
         )

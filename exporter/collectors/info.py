@@ -79,7 +79,7 @@ class InfoCollector(Collector):
         MetricSpec(
             "neuron_runtime_info",
             "info",
-            "A Neuron runtime (application) in the report; always 1.",
+            "A Neuron runtime process in the report; always 1. Processes sharing a tag have one series each.",
             ("runtime_tag", "pid"),
             "neuron_runtime_data[].neuron_runtime_tag, .pid",
         ),
@@ -110,6 +110,6 @@ class InfoCollector(Collector):
                     families[name].add({}, value)
         runtime_info = families["neuron_runtime_info"]
         for runtime in state.sorted_runtimes():
-            runtime_info.add(
-                {"runtime_tag": runtime.tag, "pid": "" if runtime.pid is None else str(runtime.pid)}, 1
-            )
+            # One series per process: workers that share a tag are told apart here, and only here.
+            for pid in sorted(runtime.processes, key=lambda p: (p is not None, p or 0)):
+                runtime_info.add({"runtime_tag": runtime.tag, "pid": "" if pid is None else str(pid)}, 1)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from exporter.collectors.base import Collector, Family, MetricSpec
 from exporter.schema import LoadedModel, MemoryUsed
-from exporter.state import RuntimeState, State
+from exporter.state import RuntimeState, State, global_core
 
 LOCATIONS = ("host", "neuron_device")
 
@@ -78,7 +78,8 @@ class MemoryUsedCollector(Collector):
         MetricSpec(
             "neuron_model_memory_used_bytes",
             "gauge",
-            "Memory allocated for a model subgraph at load time, by location (opt-in: per-model).",
+            "Memory allocated for a model subgraph at load time, by location; neuroncore is the node-wide "
+            "index, neuron_device * cores per device + the subgraph's neuroncore_index (opt-in: per-model).",
             ("location", "model_id", "neuron_device", "neuroncore", "runtime_tag", "subgraph"),
             "memory_used.loaded_models[].subgraphs.<sg>.memory_used_bytes.{host,neuron_device}",
         ),
@@ -96,9 +97,15 @@ class MemoryUsedCollector(Collector):
         for runtime in state.sorted_runtimes():
             memory = runtime.group("memory_used")
             if isinstance(memory, MemoryUsed):
-                self._runtime(runtime, memory, families)
+                self._runtime(runtime, memory, families, state.cores_per_device())
 
-    def _runtime(self, runtime: RuntimeState, memory: MemoryUsed, families: Mapping[str, Family]) -> None:
+    def _runtime(
+        self,
+        runtime: RuntimeState,
+        memory: MemoryUsed,
+        families: Mapping[str, Family],
+        cores_per_device: int | None,
+    ) -> None:
         tag = runtime.tag
         used = memory.neuron_runtime_used_bytes
         if used is not None:
@@ -124,10 +131,8 @@ class MemoryUsedCollector(Collector):
                             {"category": category, "neuroncore": str(core), "runtime_tag": tag},
                             categories[category],
                         )
-        families["neuron_runtime_loaded_models"].add({"runtime_tag": tag}, len(memory.loaded_models))
-        families["neuron_runtime_running_models"].add(
-            {"runtime_tag": tag}, sum(1 for model in memory.loaded_models if model.is_running)
-        )
+        families["neuron_runtime_loaded_models"].add({"runtime_tag": tag}, memory.model_count())
+        families["neuron_runtime_running_models"].add({"runtime_tag": tag}, memory.running_count())
         if self.options.per_model:
             # model_id is what tells the per-model series apart; models that share one (Neuron 1.x
             # reports have none, a corrupt report may repeat an entry) are rendered once, the first,
@@ -138,10 +143,12 @@ class MemoryUsedCollector(Collector):
             ):
                 if model.model_id not in seen:
                     seen.add(model.model_id)
-                    self._model(tag, model, families)
+                    self._model(tag, model, families, cores_per_device)
 
     @staticmethod
-    def _model(tag: str, model: LoadedModel, families: Mapping[str, Family]) -> None:
+    def _model(
+        tag: str, model: LoadedModel, families: Mapping[str, Family], cores_per_device: int | None
+    ) -> None:
         model_id = "" if model.model_id is None else str(model.model_id)
         families["neuron_model_info"].add(
             {"model_id": model_id, "model_name": model.name, "runtime_tag": tag, "uuid": model.uuid}, 1
@@ -156,7 +163,9 @@ class MemoryUsedCollector(Collector):
                 continue
             placement = {
                 "neuron_device": _index(subgraph.neuron_device_index),
-                "neuroncore": _index(subgraph.neuroncore_index),
+                "neuroncore": _index(
+                    global_core(subgraph.neuron_device_index, subgraph.neuroncore_index, cores_per_device)
+                ),
             }
             for location in LOCATIONS:
                 value = getattr(used, location)

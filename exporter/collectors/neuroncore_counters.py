@@ -6,6 +6,8 @@
 
 Per-core series belong to the runtime that uses the core (see state.owned_cores). A core that exists
 but no runtime uses reports 0 without a runtime_tag, so idle nodes draw flat lines instead of gaps.
+A core whose runtime sent no valid counters this time has no utilization series at all (a gap), and
+is counted in neuron_exporter_unmeasured_neuroncores: a missing sample is not an idle core.
 """
 
 from __future__ import annotations
@@ -46,6 +48,22 @@ class NeuronCoreCountersCollector(Collector):
             "neuroncore_counters.neuroncores_in_use.<nc>.flops",
         ),
         MetricSpec(
+            "neuron_neuroncore_effective_flops",
+            "gauge",
+            "neuron-monitor's undocumented effective_flops beside flops (neuroncores_in_use.*.effective_flops): "
+            "exported as printed; its unit and how it differs from flops are not documented.",
+            ("neuroncore", "runtime_tag"),
+            "neuroncore_counters.neuroncores_in_use.<nc>.effective_flops",
+        ),
+        MetricSpec(
+            "neuron_exporter_unmeasured_neuroncores",
+            "gauge",
+            "NeuronCores held by a runtime whose utilization is unknown in the last report (its "
+            "neuroncore_counters missing, invalid or erroring); their utilization series are left out, not 0.",
+            (),
+            "neuroncore_counters (absent or dropped) of a runtime that owns cores",
+        ),
+        MetricSpec(
             "neuron_neuroncore_physical_utilization_ratio",
             "gauge",
             "Utilization of one physical core of a logical NeuronCore, 0-1 (neuroncores_in_use.*.v3d.*).",
@@ -58,15 +76,18 @@ class NeuronCoreCountersCollector(Collector):
         """Owned cores with their runtime's values, then zeros for cores nobody uses."""
         utilization = families["neuron_neuroncore_utilization_ratio"]
         flops = families["neuron_neuroncore_flops"]
+        effective = families["neuron_neuroncore_effective_flops"]
         physical = families["neuron_neuroncore_physical_utilization_ratio"]
         owned: set[int] = set()
+        unmeasured = 0
         for runtime in state.sorted_runtimes():
             counters = runtime.group("neuroncore_counters")
-            if not isinstance(counters, NeuronCoreCounters):
-                continue
-            in_use = counters.neuroncores_in_use
+            in_use = counters.neuroncores_in_use if isinstance(counters, NeuronCoreCounters) else {}
             for core in sorted(runtime.cores):
                 owned.add(core)
+                if core in runtime.unmeasured:
+                    unmeasured += 1
+                    continue
                 nc = str(core)
                 counter = in_use.get(core)
                 if counter is None:
@@ -78,6 +99,8 @@ class NeuronCoreCountersCollector(Collector):
                 )
                 if counter.flops is not None:
                     flops.add({"neuroncore": nc, "runtime_tag": runtime.tag}, counter.flops)
+                if counter.effective_flops is not None:
+                    effective.add({"neuroncore": nc, "runtime_tag": runtime.tag}, counter.effective_flops)
                 for key in sorted(counter.physical, key=lambda k: (len(k), k)):
                     value = counter.physical[key].neuroncore_utilization
                     if value is not None:
@@ -92,3 +115,5 @@ class NeuronCoreCountersCollector(Collector):
         for core in state.known_cores():
             if core not in owned:
                 utilization.add({"neuroncore": str(core)}, 0)
+        if state.runtimes:
+            families["neuron_exporter_unmeasured_neuroncores"].add({}, unmeasured)

@@ -13,6 +13,7 @@ from types import FrameType
 from typing import IO, NoReturn
 
 from exporter.simulator.config import ConfigError, load_config
+from exporter.simulator.groups import RUNTIME_GROUPS, SYSTEM_GROUPS
 from exporter.simulator.shapes import DEFAULT_SHAPE, SHAPES
 from exporter.simulator.simulator import Simulator
 
@@ -99,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         help='tag application i "app_<i>" (NEURON_PROCESS_TAG) instead of its PID',
     )
     parser.add_argument(
+        "--shared-tag",
+        metavar="TAG",
+        help="every application reports under this one tag, as workers inheriting NEURON_PROCESS_TAG do",
+    )
+    parser.add_argument(
         "--k8s", action="store_true", help="add neuron_k8s_info (pods owning cores and devices)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every random value (default 0)")
@@ -136,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_OVERSIZED_BYTES,
         metavar="B",
         help="length of that line without its newline (default 2 MiB)",
+    )
+    faults.add_argument(
+        "--group-error",
+        action="append",
+        default=[],
+        choices=("neuron_runtime_data", *RUNTIME_GROUPS, *SYSTEM_GROUPS),
+        metavar="GROUP",
+        help="this group (or neuron_runtime_data: each whole runtime entry) carries neuron-monitor's own "
+        "error in every report, beside its data; repeatable",
     )
     faults.add_argument("--stderr-noise", action="store_true", help="one log-like line on stderr per report")
     faults.add_argument(
@@ -253,5 +268,7 @@ def _main(args: argparse.Namespace) -> int:
         seed=args.seed,
         k8s=args.k8s,
         tagged=args.tagged,
+        shared_tag=args.shared_tag,
+        group_errors=tuple(args.group_error),
     )
     return run(sim, args, sys.stdout.buffer, sys.stderr)

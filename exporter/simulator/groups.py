@@ -93,6 +93,8 @@ def neuroncore_counters(host: Host, runtime: Runtime, sample: Sample) -> Json:
                 entry["flops"] = int(
                     peak * utilization / 100.0 * runtime.flops_efficiency * gen.uniform(0.9, 1.1)
                 )
+                # Printed beside flops by real trn1 output, undocumented; here a fixed share of it.
+                entry["effective_flops"] = int(entry["flops"] * runtime.flops_efficiency)
         else:
             # Listed anyway, as real captures list every core of the node under every runtime.
             entry = {"neuroncore_utilization": 0}
@@ -106,6 +108,7 @@ def neuroncore_counters(host: Host, runtime: Runtime, sample: Sample) -> Json:
                 entry[physical_key] = {name: {"neuroncore_utilization": 0} for name in physical}
             if peak is not None:
                 entry["flops"] = 0
+                entry["effective_flops"] = 0
         cores[key] = entry
     return {"period": sample.period, "neuroncores_in_use": cores, "error": ""}
 
@@ -276,7 +279,7 @@ def _subgraph(sg: Subgraph) -> Json:
             "neuron_device": sum(device.values()),
             "usage_breakdown": {"host": host, "neuron_device": device},
         },
-        "neuroncore_index": sg.core,
+        "neuroncore_index": sg.index_in_device,
         "neuron_device_index": sg.device,
     }
 

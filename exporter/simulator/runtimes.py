@@ -25,7 +25,10 @@ class Subgraph:
     """One subgraph of a loaded model, pinned to one NeuronCore; sizes fixed at load time."""
 
     core: int
+    """The node-wide (logical) NeuronCore index."""
     device: int
+    index_in_device: int
+    """What neuron-monitor prints as `neuroncore_index`: the core's index within its device."""
     host_application: int
     constants: int
     model_code: int
@@ -107,8 +110,13 @@ def build_runtimes(
     models_per_runtime: int,
     seed: int,
     tagged: bool,
+    shared_tag: str | None = None,
 ) -> tuple[Runtime, ...]:
-    """Every simulated application with its static profile and loaded models."""
+    """Every simulated application with its static profile and loaded models.
+
+    With `shared_tag` every application reports under that one tag, as worker processes do that
+    inherit one `NEURON_PROCESS_TAG`; their pids still differ.
+    """
     sharers = [0] * shape.cores
     for cores in core_sets:
         for core in cores:
@@ -119,7 +127,7 @@ def build_runtimes(
     for i, cores in enumerate(core_sets):
         gen = rng(seed, _STREAM_PROFILE, i)
         pid = PID_BASE + 37 * i
-        tag = f"app_{i}" if tagged else str(pid)
+        tag = shared_tag if shared_tag is not None else (f"app_{i}" if tagged else str(pid))
         share = tuple(1.0 / sharers[c] for c in cores)
         fill = gen.uniform(0.35, 0.7)
         # The runtime's slice of each core's memory: runtimes sharing a core split it.
@@ -199,6 +207,7 @@ def _load_models(
                 Subgraph(
                     core=core,
                     device=core // shape.cores_per_device,
+                    index_in_device=core % shape.cores_per_device,
                     host_application=round64(gen.uniform(12_000, 32_000)),
                     constants=round64(size * gen.uniform(0.9, 1.0)),
                     model_code=round64(size * gen.uniform(0.01, 0.05)),

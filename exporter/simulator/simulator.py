@@ -67,7 +67,12 @@ class Simulator:
         seed: int = 0,
         k8s: bool = False,
         tagged: bool = False,
+        shared_tag: str | None = None,
+        group_errors: tuple[str, ...] = (),
     ) -> None:
+        """`group_errors` names groups (or `neuron_runtime_data`, for whole entries) that carry
+        neuron-monitor's own `error` in every report, their data still printed beside it, as in the
+        real trn1 capture where every runtime's `neuron_runtime_vcpu_usage` could not read /proc."""
         if shape not in SHAPES:
             raise ValueError(f"unknown shape {shape!r} (known: {', '.join(SHAPES)})")
         if runtimes < 0 or models_per_runtime < 0:
@@ -91,7 +96,9 @@ class Simulator:
             models_per_runtime,
             seed,
             tagged,
+            shared_tag,
         )
+        self.group_errors = frozenset(group_errors)
         bias = rng(seed, _STREAM_CPU_BIAS)
         self.host = Host(
             self.shape, self.runtimes, tuple(bias.uniform(0.5, 1.5) for _ in range(self.shape.vcpus))
@@ -132,7 +139,11 @@ class Simulator:
             )
             for name, period in rule.groups
         }
-        return {"pid": runtime.pid, "neuron_runtime_tag": runtime.tag, "error": "", "report": report}
+        for name, group in report.items():
+            if name in self.group_errors:
+                group["error"] = group_error(name, runtime.pid)
+        error = group_error(RUNTIMES_SECTION, runtime.pid) if RUNTIMES_SECTION in self.group_errors else ""
+        return {"pid": runtime.pid, "neuron_runtime_tag": runtime.tag, "error": error, "report": report}
 
     def report(self, index: int) -> Json:
         """The report printed as line `index` (0-based) of the stream, as a fresh dict."""
@@ -159,16 +170,35 @@ class Simulator:
                 name: groups.SYSTEM_GROUPS[name](self.host, self._sample(name, _SYSTEM, period, index))
                 for name, period in self.config.system_groups
             }
+            for name, group in report["system_data"].items():
+                if name in self.group_errors:
+                    group["error"] = group_error(name, None)
         report["instance_info"] = dict(self._instance_info)
         report["neuron_hardware_info"] = dict(self._hardware_info)
         if self.k8s_period is not None:
             sample = self._sample(K8S_GROUP, _SYSTEM, self.k8s_period, index)
             report[K8S_GROUP] = groups.neuron_k8s_info(self.host, sample)
+            if K8S_GROUP in self.group_errors:
+                report[K8S_GROUP]["error"] = group_error(K8S_GROUP, None)
         return report
 
     def line(self, index: int) -> bytes:
         """Line `index` as neuron-monitor prints it: compact JSON, keys sorted, newline-terminated."""
         return orjson.dumps(self.report(index), option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+
+
+RUNTIMES_SECTION = "neuron_runtime_data"
+"""In group_errors: the error of a whole runtime entry."""
+
+
+def group_error(group: str, pid: int | None) -> str:
+    """neuron-monitor's error text for a group that could not be collected (the real one for vCPU)."""
+    if group == "neuron_runtime_vcpu_usage":
+        return f"open /proc/{pid}/stat: no such file or directory"
+    if group == RUNTIMES_SECTION:
+        return f"failed to connect to runtime of pid {pid}: connection refused (simulated)"
+    where = f" for pid {pid}" if pid is not None else ""
+    return f"failed to collect {group}{where} (simulated)"
 
 
 def _hex(shape: Shape, what: str, digits: int) -> str:
