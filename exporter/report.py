@@ -200,9 +200,7 @@ def _runtime(
         if options.prune_idle_cores:
             raw = without_idle_cores(raw, cores_per_device)
         if LEGACY_HW_COUNTERS in raw:
-            hw, _ = _groups(
-                {HW_COUNTERS: raw[LEGACY_HW_COUNTERS]}, SYSTEM_GROUPS, {}, problems, context
-            )
+            hw, _ = _groups({HW_COUNTERS: raw[LEGACY_HW_COUNTERS]}, SYSTEM_GROUPS, {}, problems, context)
             legacy = hw.get(HW_COUNTERS)
             if isinstance(legacy, NeuronHwCounters):
                 legacy_hw.append(legacy)
@@ -285,6 +283,4 @@ def parse_report(doc: Any, options: ParseOptions = ParseOptions()) -> Report:
         k8s = _validate(K8sInfo, raw_k8s, "neuron_k8s_info", problems, "")
         k8s_dropped = k8s is None
 
-    return Report(
-        runtimes, system, system_dropped, instance, hardware, k8s, tuple(problems), k8s_dropped
-    )
+    return Report(runtimes, system, system_dropped, instance, hardware, k8s, tuple(problems), k8s_dropped)

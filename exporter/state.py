@@ -172,7 +172,11 @@ def _advance_process(
     groups = {k: v for k, v in old_groups.items() if k not in report.dropped}
     groups.update(report.groups)
     stats = report.groups.get("execution_stats")
-    fresh = stats if isinstance(stats, ExecutionStats) and _fresh(stats, old_groups.get("execution_stats")) else None
+    fresh = (
+        stats
+        if isinstance(stats, ExecutionStats) and _fresh(stats, old_groups.get("execution_stats"))
+        else None
+    )
     cores = owned_cores(groups, old.cores if old else frozenset(), cores_per_device)
     return ProcessState(report.pid, groups, cores), fresh
 

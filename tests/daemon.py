@@ -36,19 +36,31 @@ class Daemon:
     """`neuron-exporter ARGS --web.listen-address 127.0.0.1:0` with its log captured to a file."""
 
     def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        command = [sys.executable, "-m", "exporter.cli"]
+        self._start(
+            tmp_path, [*command, "--web.listen-address", "127.0.0.1:0", *args], {**os.environ, **(env or {})}
+        )
+
+    def _start(self, tmp_path: Path, argv: list[str], env: dict[str, str], cwd: str | None = None) -> None:
+        """Start the process with its stderr in exporter.log; the log is closed if the start fails."""
         self.log_path = tmp_path / "exporter.log"
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "exporter.cli", "--web.listen-address", "127.0.0.1:0", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-        )
+        try:
+            self.proc = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=self._log, stdin=subprocess.DEVNULL, env=env, cwd=cwd
+            )
+        except BaseException:
+            self._log.close()
+            raise
         self.port = 0
 
     def __enter__(self) -> Daemon:
-        match = wait_for(lambda: PORT_LINE.search(self.log()) or self._died(), 30, "the daemon to listen")
+        try:
+            match = wait_for(lambda: PORT_LINE.search(self.log()) or self._died(), 30, "the daemon to listen")
+        except BaseException:
+            # __exit__ does not run when __enter__ fails: stop the process and close the log here.
+            self.__exit__()
+            raise
         self.port = int(match.group(1))
         return self
 

@@ -19,11 +19,14 @@ import sysconfig
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.daemon import Daemon, sample_value, wait_for
@@ -272,7 +275,6 @@ def test_garbage_lines_are_counted_and_reports_around_them_kept(tmp_path: Path) 
     monitor = simulator_runs_monitor(tmp_path, [[*flags, "--garbage-every", "2"]])
     args = ("--config", str(config), "--neuron-monitor-path", str(monitor))
     with Daemon(tmp_path, *args, "--hang-periods", "1000", "--stale-periods", "30") as d:
-
         wait_until_counted(d, reports=6, reason="not_json", bad=3, timeout=30)
         text = d.metrics()
         assert value(text, "neuron_exporter_bad_lines_total", reason="schema") == 0
@@ -621,17 +623,7 @@ class _CommandDaemon(Daemon):
     """A Daemon started by an explicit command (another user, another interpreter) with an exact env."""
 
     def __init__(self, tmp_path: Path, command: Sequence[str], *args: str, env: dict[str, str]) -> None:
-        self.log_path = tmp_path / "exporter.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [*command, "--web.listen-address", "127.0.0.1:0", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd="/",
-        )
-        self.port = 0
+        self._start(tmp_path, [*command, "--web.listen-address", "127.0.0.1:0", *args], env, cwd="/")
 
 
 SYSTEM_PYTHON = Path("/usr/bin/python3.11")
@@ -659,6 +651,10 @@ def test_runs_as_nobody_with_a_read_only_config(tmp_path: Path, root_owned_dir: 
     the system python 3.11 runs the exporter with the venv's packages on PYTHONPATH."""
     config = write_config(root_owned_dir)
     config.chmod(0o444)
+    # The clone and its venv may sit where nobody cannot enter (a 0700 directory): everything the
+    # exporter imports is laid out here instead.
+    site = root_owned_dir / "site"
+    copy_runtime_packages(site)
     monitor = root_owned_dir / "neuron-monitor"
     monitor.write_text(f'#!/bin/sh\nexec {SYSTEM_PYTHON} -m exporter.simulator --shape inf1.xlarge "$@"\n')
     monitor.chmod(0o755)
@@ -674,7 +670,7 @@ def test_runs_as_nobody_with_a_read_only_config(tmp_path: Path, root_owned_dir: 
     ]
     env = {
         "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": os.pathsep.join([sysconfig.get_paths()["purelib"], str(REPO)]),
+        "PYTHONPATH": str(site),
         "PYTHONDONTWRITEBYTECODE": "1",
         "LANG": "C.UTF-8",
     }
@@ -693,6 +689,31 @@ def test_runs_as_nobody_with_a_read_only_config(tmp_path: Path, root_owned_dir: 
     assert after[0] == before[0]
     for field in ("st_mode", "st_uid", "st_gid", "st_mtime_ns", "st_size"):
         assert getattr(after[1], field) == getattr(before[1], field), field
+
+
+def copy_runtime_packages(dest: Path) -> None:
+    """The exporter package and every installed distribution it needs at run time, copied to `dest`
+    (world-readable), found through the installed metadata rather than listed by hand."""
+    purelib = Path(sysconfig.get_paths()["purelib"]).resolve()
+    shutil.copytree(REPO / "exporter", dest / "exporter", ignore=shutil.ignore_patterns("__pycache__"))
+    seen: set[str] = set()
+    todo = [Requirement(r) for r in metadata.requires("neuron-exporter") or [] if "extra ==" not in r]
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in seen or (requirement.marker is not None and not requirement.marker.evaluate()):
+            continue
+        seen.add(name)
+        dist = metadata.distribution(name)
+        for file in dist.files or []:
+            source = Path(str(file.locate())).resolve()
+            if source.is_file() and source.is_relative_to(purelib) and "__pycache__" not in source.parts:
+                target = dest / source.relative_to(purelib)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+        todo.extend(Requirement(r) for r in dist.requires or [] if "extra ==" not in r)
+    for path in (dest, *dest.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _instance_labels(text: str) -> dict[str, str]:

@@ -71,7 +71,9 @@ def test_model_placement_keeps_nothing_while_cores_per_device_are_unknown() -> N
     mem = memory({0: 0, 1: 0, 2: 0})
     mem["loaded_models"] = [{"subgraphs": {"sg_00": {"neuroncore_index": 0, "neuron_device_index": 1}}}]
     pruned = without_idle_cores(runtime_report(memory_used=mem), None)
-    per_core = pruned["memory_used"]["neuron_runtime_used_bytes"]["usage_breakdown"]["neuroncore_memory_usage"]
+    per_core = pruned["memory_used"]["neuron_runtime_used_bytes"]["usage_breakdown"][
+        "neuroncore_memory_usage"
+    ]
     assert per_core == {}
 
 

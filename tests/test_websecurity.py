@@ -306,7 +306,9 @@ def free_port() -> int:
 
 def test_real_prometheus_scrapes_over_mtls_with_basic_auth(tmp_path: Path, pki: Pki) -> None:
     """Go's TLS client, as Prometheus configures it, against our server: interop, not just Python's."""
-    assert shutil.which("prometheus"), "prometheus not found: `make tools` installs Debian's prometheus package"
+    assert shutil.which("prometheus"), (
+        "prometheus not found: `make tools` installs Debian's prometheus package"
+    )
     web_config = write_web_config(tmp_path, full_config(bcrypt_hash(PASSWORD)))
     pki.client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.crt"))
     pki.client.private_key_pem.write_to_path(str(tmp_path / "client.key"))
