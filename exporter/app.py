@@ -59,12 +59,13 @@ class App:
         self.store = Store(State())
         self.health = Health(stale_after=settings.stale_after, replay=settings.replay is not None)
         # AWS's names include every core every runtime lists, so that mode keeps them all.
-        # Loaded models are validated in full only where per-model series are rendered.
+        # Loaded models and vCPUs are validated one by one only where their series are rendered.
         self.ingestor = Ingestor(
             self.store,
             self.health,
             prune_idle_cores=not settings.aws_compat,
             model_detail=settings.per_model and not settings.aws_compat,
+            vcpu_detail=settings.per_vcpu and not settings.aws_compat,
         )
         collector = NeuronCollector(self.store, self.health, make_collectors(settings))
         self.exposition = Exposition(collector, process_metrics=not settings.once)

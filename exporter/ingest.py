@@ -26,12 +26,19 @@ class Ingestor:
     """Turns neuron-monitor lines into states in the store; also the supervisor's LineSink."""
 
     def __init__(
-        self, store: Store, health: Health, *, prune_idle_cores: bool = True, model_detail: bool = False
+        self,
+        store: Store,
+        health: Health,
+        *,
+        prune_idle_cores: bool = True,
+        model_detail: bool = False,
+        vcpu_detail: bool = False,
     ) -> None:
         self.store = store
         self.health = health
-        self.prune_idle_cores = prune_idle_cores
-        self.model_detail = model_detail
+        self.options = ParseOptions(
+            prune_idle_cores=prune_idle_cores, model_detail=model_detail, vcpu_detail=vcpu_detail
+        )
         self._logged: set[str] = set()
         self._children_started = 0
 
@@ -55,14 +62,8 @@ class Ingestor:
             self._log_once(f"line from neuron-monitor is not JSON: {exc}")
             return
         try:
-            current = self.store.current
-            options = ParseOptions(
-                prune_idle_cores=self.prune_idle_cores,
-                model_detail=self.model_detail,
-                cores_per_device=current.cores_per_device(),
-            )
-            report = parse_report(doc, options)
-            state = advance(current, report)
+            report = parse_report(doc, self.options)
+            state = advance(self.store.current, report)
         except NotAReport as exc:
             health.bad_lines["schema"] += 1
             self._log_once(f"line from neuron-monitor skipped: {exc}")

@@ -146,7 +146,8 @@ def _memory_used(groups: Sequence[MemoryUsed]) -> MemoryUsed:
         neuron_runtime_used_bytes=total,
         placements=ModelPlacements.model_construct(
             running=tuple(r for g in groups for r in g.placements.running),
-            subgraphs=tuple(s for g in groups for s in g.placements.subgraphs),
+            devices=tuple(d for g in groups for d in g.placements.devices),
+            cores=tuple(c for g in groups for c in g.placements.cores),
         ),
         loaded_models=[m for g in groups for m in g.loaded_models],
     )

@@ -19,6 +19,7 @@ from exporter.schema import (
     RUNTIME_GROUP_ALIASES,
     RUNTIME_GROUPS,
     SYSTEM_GROUPS,
+    VCPU_DETAIL,
     Group,
     HardwareInfo,
     InstanceInfo,
@@ -86,8 +87,8 @@ class ParseOptions:
     """Drop core entries a runtime does not use before validation (see prune.py)."""
     model_detail: bool = True
     """Validate every loaded model in full; without it only what the default metrics read."""
-    cores_per_device: int | None = None
-    """`neuroncore_per_device_count` known from earlier reports, for a report that lacks it."""
+    vcpu_detail: bool = True
+    """Validate every vCPU's usage; without it only their number."""
 
 
 def _quote(value: Any) -> str:
@@ -115,7 +116,8 @@ def _validate(
 ) -> Any | None:
     """Validate one section; on failure record why and return None."""
     try:
-        return model.model_validate(raw, context=detail)
+        # The validator itself, without model_validate's wrapper: this runs ~130 times per report.
+        return model.__pydantic_validator__.validate_python(raw, context=detail)
     except ValidationError as exc:
         problems.append(Problem("invalid", group, f"{group}{context}: {first_error(exc)}"))
         return None
@@ -170,8 +172,8 @@ def _runtime(
     problems: list[Problem],
     seen: set[tuple[str, int | None]],
     options: ParseOptions,
-    cores_per_device: int | None,
     legacy_hw: list[NeuronHwCounters],
+    detail: Mapping[str, bool],
 ) -> RuntimeReport | None:
     """Validate one `neuron_runtime_data[]` entry; a Neuron 1.x `hw_counters` group goes to legacy_hw."""
     if not isinstance(entry, dict):
@@ -198,13 +200,12 @@ def _runtime(
     raw = entry.get("report")
     if type(raw) is dict:
         if options.prune_idle_cores:
-            raw = without_idle_cores(raw, cores_per_device)
+            raw = without_idle_cores(raw)
         if LEGACY_HW_COUNTERS in raw:
             hw, _ = _groups({HW_COUNTERS: raw[LEGACY_HW_COUNTERS]}, SYSTEM_GROUPS, {}, problems, context)
             legacy = hw.get(HW_COUNTERS)
             if isinstance(legacy, NeuronHwCounters):
                 legacy_hw.append(legacy)
-    detail = {MODEL_DETAIL: options.model_detail}
     groups, dropped = _groups(raw, RUNTIME_GROUPS, RUNTIME_GROUP_ALIASES, problems, context, detail)
     return RuntimeReport(tag, pid, groups, dropped)
 
@@ -246,28 +247,22 @@ def parse_report(doc: Any, options: ParseOptions = ParseOptions()) -> Report:
         raise NotAReport(f"report is a JSON {type(doc).__name__}, not an object")
     problems: list[Problem] = []
 
-    # Identity first: placing a model on a core needs this report's cores per device.
     instance = _identity(
         InstanceInfo, _section(doc, "instance_info", "instance_data"), "instance_info", problems
     )
     hardware = _identity(HardwareInfo, doc.get("neuron_hardware_info"), "neuron_hardware_info", problems)
-    cores_per_device = options.cores_per_device
-    if hardware is not None and hardware.neuroncore_per_device_count:
-        cores_per_device = hardware.neuroncore_per_device_count
-
+    detail = {MODEL_DETAIL: options.model_detail, VCPU_DETAIL: options.vcpu_detail}
     raw_runtimes = _section(doc, RUNTIMES_SECTION, "runtime_data")
     runtimes: tuple[RuntimeReport, ...] | None = None
     legacy_hw: list[NeuronHwCounters] = []
     if isinstance(raw_runtimes, list):
         seen: set[tuple[str, int | None]] = set()
-        parsed = (
-            _runtime(entry, problems, seen, options, cores_per_device, legacy_hw) for entry in raw_runtimes
-        )
+        parsed = (_runtime(entry, problems, seen, options, legacy_hw, detail) for entry in raw_runtimes)
         runtimes = tuple(r for r in parsed if r is not None)
     elif raw_runtimes is not None:
         problems.append(Problem("invalid", RUNTIMES_SECTION, f"{RUNTIMES_SECTION}: not a list"))
 
-    system, system_dropped = _groups(doc.get("system_data"), SYSTEM_GROUPS, {}, problems, "")
+    system, system_dropped = _groups(doc.get("system_data"), SYSTEM_GROUPS, {}, problems, "", detail)
     if legacy_hw and HW_COUNTERS not in system and HW_COUNTERS not in system_dropped:
         system[HW_COUNTERS] = _legacy_hw_counters(legacy_hw)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -84,16 +84,11 @@ class ExecutionStats(Group):
     """`execution_stats` (`inference_stats` before 2.4): per-period counts and latency percentiles (§5.5)."""
 
     error_summary: dict[str, NonNegative] = {}
-    execution_summary: dict[str, NonNegative] = {}
+    # Neuron 1.16-2.3 named the outcome counts `inference_summary`.
+    execution_summary: dict[str, NonNegative] = Field(
+        default={}, validation_alias=AliasChoices("execution_summary", "inference_summary")
+    )
     latency_stats: LatencyStats | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _accept_inference_summary(cls, data: Any) -> Any:
-        # Neuron 1.16-2.3 named the outcome counts `inference_summary`.
-        if isinstance(data, dict) and "execution_summary" not in data and "inference_summary" in data:
-            return {**data, "execution_summary": data["inference_summary"]}
-        return data
 
 
 class UsageBreakdown(Model):
@@ -146,11 +141,18 @@ class LoadedModel(Model):
 
 MODEL_DETAIL = "model_detail"
 """Validation context key: True validates every loaded model in full (per-model series are on)."""
+VCPU_DETAIL = "vcpu_detail"
+"""Validation context key: True validates every vCPU's usage (per-vCPU series are on)."""
+
+
+def _wants(info: ValidationInfo, key: str) -> bool:
+    """Whether the validation context asks for this detail; without a context, everything is validated."""
+    return True if info.context is None else bool(info.context.get(key, True))
 
 
 class ModelPlacements(Model):
     """What the default metric set reads of `loaded_models`: each model's `is_running`, and where
-    each subgraph sits as (`neuron_device_index`, `neuroncore_index`), in report order.
+    each subgraph sits, `neuron_device_index` and `neuroncore_index` side by side, in report order.
 
     A trn1 node can list 640 models with full memory breakdowns per report, which cost several
     times the JSON decode to validate as models, while by default only these few members are read.
@@ -159,30 +161,42 @@ class ModelPlacements(Model):
     """
 
     running: tuple[bool, ...] = ()
-    subgraphs: tuple[tuple[Index | None, Index | None], ...] = ()
+    devices: tuple[Index | None, ...] = ()
+    cores: tuple[Index | None, ...] = ()
+    """The subgraph's core within its device (SCHEMA.md §5.6), as neuron-monitor prints it."""
 
     @classmethod
     def gather(cls, models: list[Any]) -> dict[str, list[Any]]:
         """The raw members this model validates, picked out of a raw `loaded_models` list."""
-        running: list[Any] = []
-        subgraphs: list[Any] = []
+        try:
+            # Well-formed input, in comprehensions: 640 models per report on a busy trn1.
+            running = [model.get("is_running", False) for model in models]
+            graphs = [graph for model in models for graph in model["subgraphs"].values()]
+            devices = [graph.get("neuron_device_index") for graph in graphs]
+            cores = [graph.get("neuroncore_index") for graph in graphs]
+        except (KeyError, TypeError, AttributeError):
+            return cls._gather_odd(models)
+        return {"running": running, "devices": devices, "cores": cores}
+
+    @staticmethod
+    def _gather_odd(models: list[Any]) -> dict[str, list[Any]]:
+        """gather() for input with a model or subgraph that is not an object, or no `subgraphs`:
+        whatever is not an object lands in the lists as it is, so validation names it."""
+        running = [m.get("is_running", False) if type(m) is dict else m for m in models]
+        devices: list[Any] = []
+        cores: list[Any] = []
         for model in models:
-            if type(model) is not dict:
-                running.append(model)
-                continue
-            running.append(model.get("is_running", False))
-            graphs = model.get("subgraphs")
-            if graphs is None:
-                continue
-            if type(graphs) is not dict:
-                subgraphs.append(graphs)
-                continue
-            for graph in graphs.values():
-                if type(graph) is dict:
-                    subgraphs.append((graph.get("neuron_device_index"), graph.get("neuroncore_index")))
-                else:
-                    subgraphs.append(graph)
-        return {"running": running, "subgraphs": subgraphs}
+            graphs = model.get("subgraphs") if type(model) is dict else None
+            if type(graphs) is dict:
+                for graph in graphs.values():
+                    if type(graph) is dict:
+                        devices.append(graph.get("neuron_device_index"))
+                        cores.append(graph.get("neuroncore_index"))
+                    else:
+                        devices.append(graph)
+            elif graphs is not None:
+                devices.append(graphs)
+        return {"running": running, "devices": devices, "cores": cores}
 
 
 class MemoryUsed(Group):
@@ -204,9 +218,8 @@ class MemoryUsed(Group):
         models = data.get("loaded_models")
         if not isinstance(models, list):
             return data  # absent, or not a list: the field's own validation says so
-        detail = True if info.context is None else bool(info.context.get(MODEL_DETAIL, True))
         out = {**data, "placements": ModelPlacements.gather(models)}
-        if not detail:
+        if not _wants(info, MODEL_DETAIL):
             out["loaded_models"] = []
         return out
 
@@ -295,11 +308,26 @@ class CpuModes(Model):
 
 
 class VcpuUsage(Group):
-    """`vcpu_usage` (§5.9): average and per-vCPU mode percentages, context switches in the period."""
+    """`vcpu_usage` (§5.9): average and per-vCPU mode percentages, context switches in the period.
+
+    `vcpu_count` is the number of entries in `usage_data`; the entries themselves (192 on a trn2,
+    each with 7 modes) are validated only when the context asks for per-vCPU detail.
+    """
 
     average_usage: CpuModes | None = None
     usage_data: dict[Index, CpuModes] | None = None
+    vcpu_count: int | None = None
     context_switch_count: NonNegative | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_vcpus(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("usage_data"), dict):
+            return data
+        out = {**data, "vcpu_count": len(data["usage_data"])}
+        if not _wants(info, VCPU_DETAIL):
+            out["usage_data"] = None
+        return out
 
 
 class MemoryInfo(Group):

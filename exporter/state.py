@@ -117,8 +117,13 @@ def _fresh(new: Group | None, old: Group | None) -> bool:
 
     neuron-monitor may repeat a group that was not due in a line (SCHEMA.md §3, §12.1); a repeated
     sample is identical to the letter, its float `period` included, and must not be counted twice.
+    A new sample nearly always has a new `period`, which is compared first and alone.
     """
-    return new is not None and new != old
+    if new is None:
+        return False
+    if old is None or new.period != old.period:
+        return True
+    return new != old
 
 
 def global_core(device: int | None, index: int | None, cores_per_device: int | None) -> int | None:
@@ -154,11 +159,16 @@ def owned_cores(
         if per_core is not None:
             has_memory_map = True
             cores.update(i for i, categories in per_core.items() if any(categories.values()))
-        for device, index in memory.placements.subgraphs:
-            core = global_core(device, index, cores_per_device)
-            if core is not None:
-                has_memory_map = True
-                cores.add(core)
+        placements = memory.placements
+        if cores_per_device and placements.devices:
+            # global_core() inlined: a trn1 node can place 640 subgraphs per report.
+            placed = {
+                d * cores_per_device + i
+                for d, i in zip(placements.devices, placements.cores, strict=False)
+                if d is not None and i is not None
+            }
+            has_memory_map = has_memory_map or bool(placed)
+            cores |= placed
     if not has_memory_map:
         cores.update(previous)
     return frozenset(cores)

@@ -373,7 +373,7 @@ INPUT_FAULTS: list[tuple[str, bytes, tuple[str, str]]] = [
         ("invalid", "vcpu_usage"),
     ),
     (
-        "the same runtime twice",
+        "the same process twice (same tag and pid; workers sharing a tag have their own pids)",
         orjson.dumps(
             {
                 "neuron_runtime_data": [
@@ -386,7 +386,7 @@ INPUT_FAULTS: list[tuple[str, bytes, tuple[str, str]]] = [
                             }
                         },
                     )
-                    for pid, user in ((int(TAG), 50), (99999, 70))
+                    for pid, user in ((int(TAG), 50), (int(TAG), 70))
                 ]
             }
         ),

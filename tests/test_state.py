@@ -23,7 +23,9 @@ class Pipeline:
         self.store = Store(State())
         self.health = Health(stale_after=None, replay=True)
         options = options or Options()
-        self.ingestor = Ingestor(self.store, self.health, model_detail=options.per_model)
+        self.ingestor = Ingestor(
+            self.store, self.health, model_detail=options.per_model, vcpu_detail=options.per_vcpu
+        )
         collectors = [cls(options) for cls in COLLECTORS]
         self.exposition = Exposition(
             NeuronCollector(self.store, self.health, collectors), process_metrics=False

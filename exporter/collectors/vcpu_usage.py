@@ -69,9 +69,9 @@ class VcpuUsageCollector(Collector):
             return
         if group.average_usage is not None:
             add_modes(families["neuron_system_vcpu_average_usage_ratio"], group.average_usage, {})
-        if group.usage_data is not None:
-            families["neuron_system_vcpus"].add({}, len(group.usage_data))
-            if self.options.per_vcpu:
-                per_vcpu = families["neuron_system_vcpu_usage_ratio"]
-                for vcpu in sorted(group.usage_data):
-                    add_modes(per_vcpu, group.usage_data[vcpu], {"vcpu": str(vcpu)})
+        if group.vcpu_count is not None:
+            families["neuron_system_vcpus"].add({}, group.vcpu_count)
+        if group.usage_data is not None and self.options.per_vcpu:
+            per_vcpu = families["neuron_system_vcpu_usage_ratio"]
+            for vcpu in sorted(group.usage_data):
+                add_modes(per_vcpu, group.usage_data[vcpu], {"vcpu": str(vcpu)})

@@ -94,8 +94,8 @@ class AwsVcpuUsageCollector(Collector):
         if not isinstance(group, VcpuUsage):
             return
         labels = instance_labels(state)
-        if group.usage_data is not None:
-            families["system_vcpu_count"].add(labels, len(group.usage_data))
+        if group.vcpu_count is not None:
+            families["system_vcpu_count"].add(labels, group.vcpu_count)
         if group.average_usage is not None:
             family = families["system_vcpu_usage_ratio"]
             family.add({**labels, "usage_type": "user"}, _mode_sum(group.average_usage, USER_MODES))
