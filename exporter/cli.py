@@ -214,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `neuron-exporter` command."""
     from exporter.app import run
     from exporter.http import ListenAddressError
+    from exporter.memtune import keep_large_blocks_in_mmap
     from exporter.webconfig import WebConfigError
 
     args = build_parser().parse_args(argv)
@@ -222,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    keep_large_blocks_in_mmap()
     try:
         settings = settings_from_args(args)
         return anyio.run(run, settings)

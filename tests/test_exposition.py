@@ -6,14 +6,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar
 
-from prometheus_client.exposition import generate_latest
+import pytest
+from prometheus_client.exposition import choose_encoder, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 
+from exporter.collectors import COLLECTORS
 from exporter.collectors.base import Collector, Family, MetricSpec, Options
 from exporter.exposition import Exposition, NeuronCollector, Store
 from exporter.health import Health
+from exporter.ingest import Ingestor
 from exporter.state import State
+
+SIM_REPORTS = sorted((Path(__file__).parent / "fixtures" / "reports").glob("sim-*.jsonl"))
 
 VALUES = [0.0, -0.0, 1.0, 3, 0.4201, 1e-10, 123456789.0, 1.2e16, 2**53, math.inf, -math.inf, math.nan, -7.5]
 LABELS = [
@@ -33,7 +40,8 @@ class Registry:
         return self.metrics
 
 
-def test_text_matches_prometheus_client() -> None:
+def odd_families() -> list[Family]:
+    """Every kind of family with escapes in help and labels, mixed label sets and odd values."""
     families = []
     for kind, name in (("gauge", "x_ratio"), ("counter", "y_total"), ("info", "z_info")):
         family = MetricSpec(name, kind, 'help with \\ and\nnewline and "quotes"', (), "-").family()  # type: ignore[arg-type]
@@ -41,11 +49,61 @@ def test_text_matches_prometheus_client() -> None:
             for value in VALUES:
                 family.add(labels, value)
         families.append(family)
+    return families
+
+
+def test_text_matches_prometheus_client() -> None:
+    families = odd_families()
     ours: list[str] = []
     for family in families:
         family.text_lines(ours)
     theirs = generate_latest(Registry([family.to_metric() for family in families]))  # type: ignore[arg-type]
     assert "".join(ours).encode() == theirs
+
+
+@pytest.mark.parametrize("escaping", ["underscores", "allow-utf-8"])
+def test_openmetrics_matches_prometheus_client(escaping: str) -> None:
+    families = odd_families()
+    ours: list[str] = []
+    for family in families:
+        family.openmetrics_lines(ours)
+    registry = Registry([family.to_metric() for family in families])
+    theirs = openmetrics.generate_latest(registry, escaping=escaping)  # type: ignore[arg-type]
+    assert "".join(ours).encode() + b"# EOF\n" == theirs
+
+
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+"""What Prometheus 2 sends (scrape_protocols default); 3.x adds escaping=allow-utf-8."""
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        PROMETHEUS_ACCEPT,
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8",
+        "application/openmetrics-text;version=1.0.0;escaping=dots",
+        "application/openmetrics-text;version=1.0.0;escaping=values",
+        "application/openmetrics-text",
+    ],
+)
+@pytest.mark.parametrize("report", SIM_REPORTS, ids=lambda p: p.stem)
+def test_openmetrics_bodies_match_prometheus_client(accept: str, report: Path) -> None:
+    """Whole bodies of real fixture states: our writer (or, for other escapings, the fallback) gives
+    exactly what prometheus_client's encoder gives for the same families."""
+    store = Store(State())
+    ingestor = Ingestor(store, Health(stale_after=None, replay=True))
+    for line in report.read_bytes().splitlines():
+        ingestor.on_line(line)
+    collector = NeuronCollector(store, ingestor.health, [cls(Options()) for cls in COLLECTORS])
+    body, content_type = Exposition(collector, process_metrics=False).render(accept)
+    encoder, expected_type = choose_encoder(accept)
+    families, success = collector.device_families(store.current)
+    reference = encoder(Registry([f.to_metric() for f in [*families, *collector.self_families(success)]]))  # type: ignore[arg-type]
+    assert content_type == expected_type
+    assert body == reference
 
 
 class Counting(Collector):
@@ -100,3 +158,4 @@ def test_render_cache_reuses_a_state_and_keeps_own_series_live() -> None:
     assert set(exposition.rendered) == {"text", "openmetrics"}
     assert exposition.rendered["text"].generation == store.generation
     assert exposition.rendered["openmetrics"].generation < store.generation
+

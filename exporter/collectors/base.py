@@ -7,7 +7,9 @@ scrapes, so a runtime that left the report is simply not rendered again.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, KeysView, Mapping
 from dataclasses import dataclass
@@ -39,9 +41,10 @@ class MetricSpec:
 class Family:
     """A metric family being filled for one scrape: its samples, and both ways to render them.
 
-    The text format is written here directly (text_lines) rather than through prometheus_client's
-    generate_latest, which spends several times longer per sample on checks our fixed, valid names
-    do not need; the output is byte-identical. OpenMetrics goes through prometheus_client (to_metric).
+    Both the text format (text_lines) and OpenMetrics (openmetrics_lines) are written here directly
+    rather than through prometheus_client's encoders, which spend several times longer per sample on
+    checks our fixed, valid names do not need; the output is byte-identical to theirs (tested).
+    to_metric() gives the family to prometheus_client for what the fast writer does not cover.
     """
 
     __slots__ = ("help", "name", "samples", "type")
@@ -60,34 +63,54 @@ class Family:
 
     def to_metric(self) -> Metric:
         """The family as a prometheus_client Metric (for OpenMetrics)."""
-        base = self.name.removesuffix("_total") if self.type == "counter" else self.name
-        metric = Metric(base, self.help, self.type)
+        metric = Metric(self._base_name(), self.help, self.type)
         for labels, value in self.samples:
             metric.add_sample(self.name, dict(labels), float(value))
         return metric
 
+    def _base_name(self) -> str:
+        """The family's name in OpenMetrics, where a counter's `_total` belongs to its samples only."""
+        return self.name.removesuffix("_total") if self.type == "counter" else self.name
+
     def text_lines(self, out: list[str]) -> None:
-        """Append the family in Prometheus text format 0.0.4 (as prometheus_client writes it).
+        """Append the family in Prometheus text format 0.0.4 (as prometheus_client writes it)."""
+        name = self.name
+        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
+        out.append(f"# HELP {name} {help_text}\n# TYPE {name} {self.type}\n")
+        self._sample_lines(out)
+
+    def openmetrics_lines(self, out: list[str]) -> None:
+        """Append the family in OpenMetrics 1.0 with legacy names, as prometheus_client writes it
+        for the `underscores` and `allow-utf-8` escapings (our names need no escaping in either)."""
+        base = self._base_name()
+        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+        out.append(f"# HELP {base} {help_text}\n# TYPE {base} {self.type}\n")
+        self._sample_lines(out)
+
+    def _sample_lines(self, out: list[str]) -> None:
+        """The sample lines, the same in both formats: `name{labels} value`, labels sorted by name.
 
         Consecutive samples with the same label names share one `%`-template with the names sorted,
         so a line costs one itemgetter call and one format; values needing escapes take the slow path.
         """
         name = self.name
-        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
-        out.append(f"# HELP {name} {help_text}\n# TYPE {name} {self.type}\n")
         append = out.append
+        needs_escape = _NEEDS_ESCAPE.search
         names: KeysView[str] | None = None
         template, values_of = _layout(name, ())
         for labels, value in self.samples:
-            if labels.keys() != names:  # set comparison: insertion order does not matter
-                names = labels.keys()
-                template, values_of = _layout(name, tuple(names))
+            keys = labels.keys()
+            if keys != names:  # set comparison: insertion order does not matter
+                names = keys
+                template, values_of = _layout(name, tuple(keys))
             values = values_of(labels)
-            joined = "".join(values)
-            if "\\" in joined or '"' in joined or "\n" in joined:
+            if needs_escape("".join(values)):
                 values = tuple(_escape(v) for v in values)
             append(template % (*values, go_float(value)))
 
+
+_NEEDS_ESCAPE = re.compile(r'[\\"\n]')
+"""A label value with one of these is escaped (backslash, double quote, newline)."""
 
 ValuesOf = Callable[[Mapping[str, str]], tuple[str, ...]]
 
@@ -180,3 +203,11 @@ def percentile_rank(key: str) -> float | None:
     except ValueError:
         return None
     return percent if 0 <= percent <= 100 else None
+
+
+@functools.lru_cache(maxsize=64)
+def percentile_order(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The percentile keys among `keys` in ascending quantile order (every report has the same seven,
+    so this is worked out once, not per runtime and scrape)."""
+    ranked = sorted((rank, key) for key in keys if (rank := percentile_rank(key)) is not None)
+    return tuple(key for _, key in ranked)

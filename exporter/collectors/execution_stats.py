@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from exporter.collectors.base import Collector, Family, MetricSpec, percentile_rank
+from exporter.collectors.base import Collector, Family, MetricSpec, percentile_order
 from exporter.schema import ExecutionStats
 from exporter.state import State
 
@@ -22,9 +22,9 @@ def add_percentiles(family: Family, runtime_tag: str, percentiles: Mapping[str, 
     """One sample per percentile, in ascending quantile order; nothing when the side is null."""
     if not percentiles:
         return
-    ranked = sorted((rank, key) for key in percentiles if (rank := percentile_rank(key)) is not None)
-    for _, key in ranked:
-        family.add({"percentile": key, "runtime_tag": runtime_tag}, percentiles[key])
+    append = family.samples.append
+    for key in percentile_order(tuple(percentiles)):
+        append(({"percentile": key, "runtime_tag": runtime_tag}, percentiles[key]))
 
 
 class ExecutionStatsCollector(Collector):

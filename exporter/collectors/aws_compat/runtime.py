@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.collectors.aws_compat.labels import RUNTIME, instance_labels
-from exporter.collectors.base import Collector, Family, MetricSpec, percentile_rank
+from exporter.collectors.base import Collector, Family, MetricSpec, percentile_order
 from exporter.schema import ExecutionStats, MemoryUsed, NeuronCoreCounters, NeuronRuntimeVcpuUsage
 from exporter.state import RuntimeState, State
 
@@ -99,8 +99,7 @@ class AwsExecutionStatsCollector(Collector):
             if not total:
                 # Null when nothing ran in the period: no series, where the script kept the stale value.
                 continue
-            ranked = sorted((rank, key) for key in total if (rank := percentile_rank(key)) is not None)
-            for _, key in ranked:
+            for key in percentile_order(tuple(total)):
                 families["execution_latency_seconds"].add({**labels, "percentile": key}, total[key])
 
 
