@@ -158,4 +158,3 @@ def test_render_cache_reuses_a_state_and_keeps_own_series_live() -> None:
     assert set(exposition.rendered) == {"text", "openmetrics"}
     assert exposition.rendered["text"].generation == store.generation
     assert exposition.rendered["openmetrics"].generation < store.generation
-
