@@ -4,7 +4,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := $(VENV)/bin
 
-.PHONY: install tools demo test lint docs bench
+.PHONY: install tools demo test lint docs bench dashboards alerts
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ demo: install
 	$(BIN)/neuron-exporter --config examples/mon.json --simulate trn2.48xlarge
 
 lint: install
-	$(BIN)/ruff check exporter tests bench
+	$(BIN)/ruff check exporter tests bench dashboards alerts
 	$(BIN)/mypy
 
 test: install tools lint
@@ -32,6 +32,14 @@ test: install tools lint
 
 docs: install
 	$(BIN)/python -m exporter.docs --write README.md
+
+# Grafana dashboards (grafanalib -> dashboards/*.json) and Prometheus rules (-> alerts/*.rules.yml),
+# both generated from code that takes metric names from the collectors; tests fail if either is stale.
+dashboards: install
+	$(BIN)/python -m dashboards.generate
+
+alerts: install
+	$(BIN)/python -m alerts.rules --write
 
 bench: install
 	$(BIN)/python bench/run.py --write bench/README.md

@@ -47,7 +47,12 @@ def make_collectors(settings: Settings) -> list[Collector]:
         from exporter.collectors.aws_compat import AWS_COLLECTORS
 
         table = AWS_COLLECTORS
-    options = Options(per_model=settings.per_model, per_vcpu=settings.per_vcpu)
+    options = Options(
+        per_model=settings.per_model,
+        per_vcpu=settings.per_vcpu,
+        fixed_price=settings.fixed_price,
+        prices=settings.prices,
+    )
     return [cls(options) for cls in table if cls.name in settings.collectors]
 
 

@@ -15,6 +15,7 @@ import anyio
 from exporter import __version__
 from exporter.collectors import COLLECTORS
 from exporter.monconfig import DEFAULT_PERIOD, ConfigError, MonitorConfig, load_monitor_config
+from exporter.prices import Price, PriceBook, PriceError, fixed_price, load_prices
 from exporter.settings import DEFAULT_MAX_LINE_BYTES, Settings
 
 FALLBACK_MONITOR = "/opt/aws/neuron/bin/neuron-monitor"
@@ -102,6 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
         dest="per_vcpu",
         action="store_true",
         help="export host CPU usage per vCPU, not only the average",
+    )
+    cost = parser.add_mutually_exclusive_group()
+    cost.add_argument(
+        "--instance-hourly-cost",
+        type=float,
+        metavar="USD",
+        help="what this node costs per hour, exported as neuron_instance_hourly_cost_usd for the cost dashboard",
+    )
+    cost.add_argument(
+        "--instance-prices",
+        type=Path,
+        metavar="FILE",
+        help="price file (JSON) keyed by instance type and region, with each figure's source and date "
+        "(examples/prices.json); the node's figure is picked by what neuron-monitor reports",
     )
     parser.add_argument(
         "--max-line-bytes",
@@ -191,6 +206,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         argv = (resolve_monitor(args.neuron_monitor_path), *config_args)
     if args.max_line_bytes < 1024:
         raise UsageError("--max-line-bytes must be at least 1024")
+    fixed_price, prices = _prices(args)
     return Settings(
         monitor_config=config,
         monitor_argv=argv,
@@ -203,11 +219,27 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         collectors=frozenset(c.name for c in COLLECTORS if getattr(args, f"collector_{c.name}")),
         per_model=args.per_model,
         per_vcpu=args.per_vcpu,
+        fixed_price=fixed_price,
+        prices=prices,
         max_line_bytes=args.max_line_bytes,
         stale_periods=args.stale_periods,
         hang_periods=args.hang_periods,
         log_level=args.log_level,
     )
+
+
+def _prices(args: argparse.Namespace) -> tuple[Price | None, PriceBook | None]:
+    """The node's price from --instance-hourly-cost or --instance-prices (at most one is given)."""
+    if args.instance_hourly_cost is not None:
+        if not 0 <= args.instance_hourly_cost < float("inf"):
+            raise UsageError("--instance-hourly-cost must be a non-negative number of dollars")
+        return fixed_price(args.instance_hourly_cost), None
+    if args.instance_prices is not None:
+        try:
+            return None, load_prices(args.instance_prices)
+        except PriceError as exc:
+            raise UsageError(str(exc)) from None
+    return None, None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

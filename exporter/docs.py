@@ -68,11 +68,34 @@ def default_table() -> str:
     return metric_table(COLLECTORS)
 
 
+DASHBOARDS = Path(__file__).resolve().parents[1] / "dashboards"
+
+
+def dashboard_panels() -> str:
+    """Each committed dashboard's panels by row, read from its JSON (dashboards/*.json)."""
+    import json
+
+    out: list[str] = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        out.append(f"**{dashboard['title']}** (`dashboards/{path.name}`, uid `{dashboard['uid']}`)\n")
+        rows: list[tuple[str, list[str]]] = []
+        for panel in dashboard["panels"]:
+            if panel["type"] == "row":
+                rows.append((panel["title"], []))
+            elif rows:
+                rows[-1][1].append(f"{panel['title']} ({panel['type']})")
+        out.extend(f"- {row}: {', '.join(titles)}" for row, titles in rows)
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "flags": flag_table,
     "metrics": default_table,
     "self-metrics": self_table,
     "aws-metrics": aws_table,
+    "dashboards": dashboard_panels,
 }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exporter.monconfig import MonitorConfig
+from exporter.prices import Price, PriceBook
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """A trn2.48xlarge report with 64 runtimes and their models is a few MB; 64 MiB bounds memory per line."""
@@ -26,6 +27,8 @@ class Settings:
     collectors: frozenset[str] = frozenset()
     per_model: bool = False
     per_vcpu: bool = False
+    fixed_price: Price | None = None
+    prices: PriceBook | None = None
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     stale_periods: float = 3.0
     hang_periods: float = 10.0

@@ -492,3 +492,21 @@ def test_broken_pipe_exits_zero_quietly() -> None:
             assert proc.stderr is not None and proc.stderr.read() == b""
         finally:
             proc.kill()
+
+
+def test_a_fixed_execution_rate_is_held_exactly_and_cleanly() -> None:
+    """--executions-per-second: the node's total completed executions grow at exactly that rate, always busy
+    and error-free, whatever the period and the number of applications (the cost proof depends on it)."""
+    cfg = {
+        "period": "0.2s",
+        "neuron_runtimes": [{"tag_filter": ".*", "metrics": [{"type": "execution_stats"}]}],
+    }
+    sim = Simulator("inf2.48xlarge", cfg, runtimes=3, executions_per_second=191)
+    completed = failed = 0
+    for index in range(600):
+        for entry in sim.report(index)["neuron_runtime_data"]:
+            summary = entry["report"]["execution_stats"]["execution_summary"]
+            completed += summary["completed"]
+            failed += sum(summary.values()) - summary["completed"]
+    assert failed == 0
+    assert abs(completed - 191 * sim.line_time(599)) <= 3  # one rounding per application at most

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exporter.collectors.base import Collector, MetricSpec, Options
+from exporter.collectors.cost import CostCollector
 from exporter.collectors.execution_stats import ExecutionStatsCollector
 from exporter.collectors.info import InfoCollector
 from exporter.collectors.memory_info import MemoryInfoCollector
@@ -23,6 +24,7 @@ COLLECTORS: tuple[type[Collector], ...] = (
     MemoryInfoCollector,
     HwCountersCollector,
     K8sInfoCollector,
+    CostCollector,
 )
 """Render order of the default (Prometheus-convention) metric set."""
 

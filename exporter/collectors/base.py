@@ -18,6 +18,7 @@ from typing import ClassVar, Literal
 
 from prometheus_client.metrics_core import Metric
 
+from exporter.prices import Price, PriceBook
 from exporter.state import State
 
 Kind = Literal["gauge", "counter", "info"]
@@ -166,10 +167,14 @@ def go_float(value: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """Opt-in detail switches that change what some collectors emit."""
+    """Opt-in detail switches, and the node's price, that change what some collectors emit."""
 
     per_model: bool = False
     per_vcpu: bool = False
+    fixed_price: Price | None = None
+    """--instance-hourly-cost, for whatever instance this is."""
+    prices: PriceBook | None = None
+    """--instance-prices, looked up by the reported instance type and region."""
 
 
 class Collector(ABC):

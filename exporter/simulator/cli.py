@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         help='tag application i "app_<i>" (NEURON_PROCESS_TAG) instead of its PID',
     )
     parser.add_argument(
+        "--executions-per-second",
+        type=float,
+        metavar="R",
+        help="hold the node at exactly R completed executions per second, always busy and error-free "
+        "(split among the applications), e.g. to check cost-per-execution arithmetic",
+    )
+    parser.add_argument(
         "--shared-tag",
         metavar="TAG",
         help="every application reports under this one tag, as workers inheriting NEURON_PROCESS_TAG do",
@@ -270,5 +277,6 @@ def _main(args: argparse.Namespace) -> int:
         tagged=args.tagged,
         shared_tag=args.shared_tag,
         group_errors=tuple(args.group_error),
+        executions_per_second=args.executions_per_second,
     )
     return run(sim, args, sys.stdout.buffer, sys.stderr)

@@ -142,7 +142,12 @@ def execution_stats(host: Host, runtime: Runtime, sample: Sample) -> Json:
     outcomes = dict.fromkeys(OUTCOME_FIELDS, 0)
     errors = dict.fromkeys(ERROR_FIELDS, 0)
     latency: Json = {"total_latency": None, "device_latency": None}
-    if activity > 0:
+    if runtime.fixed_rate is not None and activity > 0:
+        # Counted against the running total so that the long-run rate is exact whatever the period.
+        rate = runtime.fixed_rate
+        outcomes["completed"] = round(rate * sample.t) - round(rate * max(0.0, sample.t - covered))
+        latency = _latency(runtime.latency_s, max(1, outcomes["completed"]), gen)
+    elif activity > 0:
         cores = sum(runtime.share)
         rate = cores * activity / runtime.latency_s
         outcomes["completed"] = max(1, round(rate * covered * gen.uniform(0.95, 1.05)))

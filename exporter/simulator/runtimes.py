@@ -87,10 +87,14 @@ class Runtime:
     models: tuple[LoadedModel, ...]
     pod: tuple[str, str, str]
     """(pod_name, namespace, container_name) for neuron_k8s_info."""
+    fixed_rate: float | None = None
+    """Completed executions per second held exactly, always busy and error-free (--executions-per-second)."""
 
     def activity(self, t: float) -> float:
-        """Load at time t, 0 while idle or when nothing is loaded."""
-        return self.pattern.activity(t) if self.models else 0.0
+        """Load at time t, 0 while idle or when nothing is loaded; 1 at a fixed execution rate."""
+        if not self.models:
+            return 0.0
+        return 1.0 if self.fixed_rate is not None else self.pattern.activity(t)
 
 
 def _model_name(shape: Shape, gen_hex: str, digits: str, index: int) -> str:
@@ -111,11 +115,13 @@ def build_runtimes(
     seed: int,
     tagged: bool,
     shared_tag: str | None = None,
+    executions_per_second: float | None = None,
 ) -> tuple[Runtime, ...]:
     """Every simulated application with its static profile and loaded models.
 
     With `shared_tag` every application reports under that one tag, as worker processes do that
-    inherit one `NEURON_PROCESS_TAG`; their pids still differ.
+    inherit one `NEURON_PROCESS_TAG`; their pids still differ. `executions_per_second` is the node's
+    total, split evenly among the applications.
     """
     sharers = [0] * shape.cores
     for cores in core_sets:
@@ -172,6 +178,7 @@ def build_runtimes(
                 core_memory=core_memory,
                 models=models,
                 pod=pod,
+                fixed_rate=None if executions_per_second is None else executions_per_second / count,
             )
         )
     return tuple(runtimes)

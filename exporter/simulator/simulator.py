@@ -69,6 +69,7 @@ class Simulator:
         tagged: bool = False,
         shared_tag: str | None = None,
         group_errors: tuple[str, ...] = (),
+        executions_per_second: float | None = None,
     ) -> None:
         """`group_errors` names groups (or `neuron_runtime_data`, for whole entries) that carry
         neuron-monitor's own `error` in every report, their data still printed beside it, as in the
@@ -97,6 +98,7 @@ class Simulator:
             seed,
             tagged,
             shared_tag,
+            executions_per_second,
         )
         self.group_errors = frozenset(group_errors)
         bias = rng(seed, _STREAM_CPU_BIAS)
