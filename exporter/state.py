@@ -83,7 +83,7 @@ class State:
 
     def cores_per_device(self) -> int | None:
         """`neuroncore_per_device_count` of the last hardware info, None while unknown (or 0)."""
-        return (self.hardware.neuroncore_per_device_count or None) if self.hardware else None
+        return cores_per_device(self.hardware)
 
     def known_cores(self) -> list[int]:
         """Every NeuronCore index that exists: from the hardware info, plus any a runtime listed."""
@@ -124,6 +124,11 @@ def _fresh(new: Group | None, old: Group | None) -> bool:
     if old is None or new.period != old.period:
         return True
     return new != old
+
+
+def cores_per_device(hardware: HardwareInfo | None) -> int | None:
+    """`neuroncore_per_device_count`, None while unknown (a 0 places nothing either)."""
+    return (hardware.neuroncore_per_device_count or None) if hardware else None
 
 
 def global_core(device: int | None, index: int | None, cores_per_device: int | None) -> int | None:
@@ -254,7 +259,7 @@ def advance(state: State, report: Report) -> State:
     runtimes = state.runtimes
     retired = state.retired
     hardware = report.hardware or state.hardware
-    cores_per_device = (hardware.neuroncore_per_device_count or None) if hardware else None
+    per_device = cores_per_device(hardware)
     if report.runtimes is not None:
         by_tag: dict[str, list[RuntimeReport]] = {}
         for entry in report.runtimes:
@@ -263,7 +268,7 @@ def advance(state: State, report: Report) -> State:
         for tag, entries in by_tag.items():
             old = state.runtimes.get(tag)
             revived = None if old else state.retired.get(tag)
-            runtimes[tag] = _advance_runtime(old, revived, entries, cores_per_device)
+            runtimes[tag] = _advance_runtime(old, revived, entries, per_device)
         leaving = [r for tag, r in state.runtimes.items() if tag not in runtimes]
         if leaving:
             retired = _retire(retired, leaving)

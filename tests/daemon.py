@@ -32,6 +32,17 @@ def wait_for(condition: Callable[[], T | None], timeout: float, what: str, inter
         time.sleep(interval)
 
 
+def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds; reaped either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 class Daemon:
     """`neuron-exporter ARGS --web.listen-address 127.0.0.1:0` with its log captured to a file."""
 
@@ -66,13 +77,7 @@ class Daemon:
 
     def __exit__(self, *exc: object | TracebackType) -> None:
         # SIGTERM first, so the daemon stops its neuron-monitor; a SIGKILL would orphan it.
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, grace=10)
         self._log.close()
 
     def _died(self) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.daemon import wait_for
+from tests.daemon import stop_process, wait_for
 
 
 def free_port() -> int:
@@ -69,13 +69,7 @@ class Prometheus:
         return self
 
     def __exit__(self, *exc: object | TracebackType) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, grace=30)
         self._log.close()
 
     def _ready(self) -> bool:

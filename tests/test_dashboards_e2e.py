@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -79,12 +78,17 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             90,
             "three nodes reporting and their recording rules",
         )
-        # The cost proof's rate window must be full of data.
-        started = time.monotonic()
+        # The cost proof's rate window must be full of scrapes of the cost node (one a second).
+        cost_node = f'neuron_exporter_reports_total{{instance="{instances["inf2.48xlarge"]}"}}'
         wait_for(
-            lambda: time.monotonic() - started > RATE_WINDOW_S + 4,
-            RATE_WINDOW_S + 30,
-            "a rate window of data",
+            lambda: (
+                _count(
+                    prometheus, f"count_over_time({cost_node}[{RATE_WINDOW_S + 5}s]) >= {RATE_WINDOW_S + 2}"
+                )
+                == 1
+            ),
+            RATE_WINDOW_S + 60,
+            "a rate window of scrapes",
             interval=0.5,
         )
         yield Fleet(prometheus, instances)

@@ -24,6 +24,7 @@ import pytest
 import trustme
 
 from tests.daemon import Daemon, sample_value, wait_for
+from tests.prometheus import free_port
 from tests.test_e2e import run_cli
 
 PASSWORD = "correct horse battery staple"
@@ -295,13 +296,6 @@ def test_missing_web_config_exits_2(tmp_path: Path) -> None:
     result = run_cli("--simulate", "inf1.xlarge", "--web.config.file", str(absent))
     assert result.returncode == 2
     assert result.stderr == f"neuron-exporter: web config {absent}: cannot read: No such file or directory\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_real_prometheus_scrapes_over_mtls_with_basic_auth(tmp_path: Path, pki: Pki) -> None:
