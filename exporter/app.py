@@ -16,10 +16,12 @@ import anyio
 
 from exporter.collectors import COLLECTORS, Collector, Options
 from exporter.exposition import Exposition, NeuronCollector, Store
+from exporter.follow import Follower
 from exporter.health import Health
 from exporter.http import HttpServer, Request, Response
 from exporter.ingest import Ingestor
 from exporter.monconfig import ConfigError, load_monitor_config
+from exporter.sdnotify import Notifier, describe, keep_systemd_informed
 from exporter.settings import Settings
 from exporter.state import State
 from exporter.stream import LineFramer, Oversized
@@ -75,6 +77,7 @@ class App:
         collector = NeuronCollector(self.store, self.health, make_collectors(settings))
         self.exposition = Exposition(collector, process_metrics=not settings.once)
         self.supervisor: Supervisor | None = None
+        self.notifier = Notifier()
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The current /metrics body and its content type."""
@@ -117,8 +120,15 @@ class App:
 
     def reload(self) -> None:
         """SIGHUP: re-read and validate the config; restart the child with it, or keep the old one."""
+        self.notifier.reloading()
+        try:
+            self._reload()
+        finally:
+            self.notifier.ready(describe(self.health))
+
+    def _reload(self) -> None:
         config = self.settings.monitor_config
-        if config.path is None or self.supervisor is None:
+        if config.path is None or (self.supervisor is None and self.settings.input is None):
             log.info("SIGHUP: nothing to reload")
             return
         try:
@@ -127,6 +137,9 @@ class App:
             log.error("SIGHUP: %s; keeping the running configuration", exc)
             return
         self.health.stale_after = self.settings.stale_after_for(new.period)
+        if self.supervisor is None:
+            log.info("SIGHUP: configuration valid (period %.3g s); staleness follows it", new.period)
+            return
         self.supervisor.hang_timeout = self.settings.hang_timeout_for(new.period)
         log.info("SIGHUP: configuration valid (period %.3g s); restarting neuron-monitor", new.period)
         self.supervisor.request_restart()
@@ -139,6 +152,7 @@ class App:
                     self.reload()
                     continue
                 log.info("received %s; shutting down", signal.Signals(signum).name)
+                self.notifier.stopping()
                 scope.cancel()
                 return
 
@@ -167,7 +181,10 @@ async def run(settings: Settings) -> int:
     async with anyio.create_task_group() as tg:
         tg.start_soon(app.watch_signals, tg.cancel_scope)
         await tg.start(partial(server.serve, app.handle, guard=guard))
-        if settings.replay is None:
+        if settings.input is not None:
+            follower = Follower(settings.input, app.ingestor, max_line_bytes=settings.max_line_bytes)
+            await tg.start(follower.run)
+        elif settings.replay is None:
             app.supervisor = Supervisor(
                 settings.monitor_argv,
                 app.ingestor,
@@ -175,5 +192,8 @@ async def run(settings: Settings) -> int:
                 hang_timeout=settings.hang_timeout,
             )
             await tg.start(app.supervisor.run)
+        # /metrics is served and neuron-monitor has been started (or the capture replayed).
+        app.notifier.ready(describe(app.health))
+        tg.start_soon(keep_systemd_informed, app.notifier, app.health)
     await server.aclose()
     return 0

@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config",
         type=Path,
-        help="neuron-monitor config file, passed as `-c` (required unless --replay or --simulate)",
+        help="neuron-monitor config file, passed as `-c` (required unless --replay, --simulate or --input; "
+        "with --input it only sets the period that staleness is measured in)",
     )
     parser.add_argument(
         "--neuron-monitor-path",
@@ -60,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="read reports from a JSON-lines capture instead of running neuron-monitor",
+    )
+    parser.add_argument(
+        "--input",
+        metavar="SOURCE",
+        help="sidecar mode: read the reports neuron-monitor writes to `-` (stdin), a FIFO or a file, "
+        "instead of starting it",
     )
     parser.add_argument(
         "--once", action="store_true", help="with --replay: print the final exposition and exit"
@@ -170,10 +177,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
     if args.once and not args.replay:
         raise UsageError("--once needs --replay FILE")
-    if args.replay and args.simulate:
-        raise UsageError("--replay and --simulate exclude each other")
-    if args.config is None and not (args.replay or args.simulate):
-        raise UsageError("--config mon.json is required (or --replay FILE, or --simulate SHAPE)")
+    sources = [
+        flag
+        for flag, value in (("--replay", args.replay), ("--simulate", args.simulate), ("--input", args.input))
+        if value
+    ]
+    if len(sources) > 1:
+        raise UsageError(f"{' and '.join(sources)} exclude each other")
+    if args.config is None and not sources:
+        raise UsageError(
+            "--config mon.json is required (or --replay FILE, --simulate SHAPE or --input SOURCE)"
+        )
     try:
         host, port = parse_listen_address(args.listen_address)
     except ValueError as exc:
@@ -189,7 +203,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     config_args = ("-c", str(args.config)) if args.config else ()
-    if args.replay:
+    if args.replay or args.input:
         argv: tuple[str, ...] = ()
     elif args.simulate:
         argv = (
@@ -211,6 +225,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         monitor_config=config,
         monitor_argv=argv,
         replay=args.replay,
+        input=args.input,
         once=args.once,
         listen_host=host,
         listen_port=port,

@@ -103,6 +103,18 @@ class Ingestor:
         """Count it: a node whose neuron-monitor cannot even start is a node to look at."""
         self.health.start_failures += 1
 
+    def on_input_connected(self, source: str) -> None:
+        """Sidecar mode: a writer is connected to the input; `up` can become 1 once data arrives."""
+        if self._children_started:
+            self.health.restarts += 1
+        self._children_started += 1
+        self.health.child_running = True
+        log.info("reading reports from %s", "stdin" if source == "-" else source)
+
+    def on_input_lost(self, source: str) -> None:
+        """Sidecar mode: the writer went away (EOF); `up` is 0 until one is back."""
+        self.health.child_running = False
+
     def on_child_exited(self, returncode: int | None, restart_in: float) -> None:
         """The child is gone: `up` is 0 until a new one reports."""
         self.health.child_running = False

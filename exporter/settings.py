@@ -19,6 +19,8 @@ class Settings:
     monitor_config: MonitorConfig
     monitor_argv: tuple[str, ...]
     replay: Path | None = None
+    input: str | None = None
+    """Sidecar mode: `-` or the path of a FIFO or file that neuron-monitor writes."""
     once: bool = False
     listen_host: str | None = None
     listen_port: int = 8000

@@ -1,0 +1,143 @@
+"""Sidecar mode for real: writer processes that stop, come back and write garbage, into a FIFO, a file
+and the daemon's stdin, read by the real daemon and checked over HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.daemon import PORT_LINE, Daemon, sample_value, stop_process, wait_for
+from tests.fakes import write_config
+
+WRITER = """
+import sys, time
+from exporter.simulator import Simulator
+sim = Simulator("inf1.xlarge", config={config!r})
+with open({target!r}, {mode!r}) as out:
+    for index in range({start}, {start} + {count}):
+        out.write(sim.line(index).decode())
+        out.flush()
+    out.write({tail!r})
+    out.flush()
+"""
+
+
+def write_reports(target: Path, start: int, count: int, *, mode: str = "w", tail: str = "") -> None:
+    """A separate writer process that opens `target`, writes `count` simulator reports, then `tail`, and exits."""
+    config = str(target.parent / "mon.json")
+    code = WRITER.format(config=config, target=str(target), mode=mode, start=start, count=count, tail=tail)
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, timeout=60, cwd=Path(__file__).resolve().parents[1]
+    )
+
+
+def metric(daemon: Daemon, name: str, **labels: str) -> float:
+    return sample_value(daemon.metrics(), name, **labels) or 0.0
+
+
+def test_a_fifo_whose_writer_leaves_and_returns_is_reopened(tmp_path: Path) -> None:
+    config = write_config(tmp_path, period="0.2s")
+    fifo = tmp_path / "reports.fifo"
+    os.mkfifo(fifo)
+    with Daemon(tmp_path, "--input", str(fifo), "--config", str(config)) as daemon:
+        assert daemon.get("/-/ready")[0] == 503
+        write_reports(fifo, 0, 5, tail='{"neuron_runtime_data": [{"pid": 1, "rep')  # dies mid-line
+        wait_for(lambda: metric(daemon, "neuron_exporter_reports_total") == 5, 30, "five reports")
+        wait_for(lambda: metric(daemon, "neuron_monitor_up") == 0, 30, "up 0 once the writer left")
+        assert metric(daemon, "neuron_exporter_bad_lines_total", reason="not_json") == 1  # the torn line
+        write_reports(fifo, 5, 3, tail="garbage, not a report\n")
+        wait_for(
+            lambda: metric(daemon, "neuron_exporter_reports_total") == 8, 30, "the second writer's reports"
+        )
+        text = daemon.metrics()
+        assert sample_value(text, "neuron_exporter_bad_lines_total", reason="not_json") == 2
+        assert sample_value(text, "neuron_exporter_monitor_restarts_total") == 1  # the writer came back
+        assert sample_value(text, "neuron_instance_info", **_instance(text)) == 1
+        assert daemon.stop() == 0
+
+
+def test_a_followed_file_is_read_as_it_grows_and_from_the_start_when_truncated(tmp_path: Path) -> None:
+    config = write_config(tmp_path, period="0.2s")
+    capture = tmp_path / "reports.jsonl"
+    write_reports(capture, 0, 4)  # history from before the exporter started: not replayed
+    with Daemon(tmp_path, "--input", str(capture), "--config", str(config)) as daemon:
+        write_reports(capture, 4, 3, mode="a")
+        wait_for(lambda: metric(daemon, "neuron_exporter_reports_total") == 3, 30, "the appended reports")
+        write_reports(capture, 7, 2, mode="w")  # truncated and rewritten
+        wait_for(
+            lambda: metric(daemon, "neuron_exporter_reports_total") == 5, 30, "the rewritten file's reports"
+        )
+        assert metric(daemon, "neuron_monitor_up") == 1
+        assert daemon.stop() == 0
+
+
+def test_eof_on_stdin_ends_the_input_not_the_exporter(tmp_path: Path) -> None:
+    """A pipeline `neuron-monitor | neuron-exporter --input -`: when the writer closes the pipe, the
+    exporter keeps serving (stale, up 0, not ready) rather than exiting or restarting anything."""
+    config = write_config(tmp_path, period="0.2s")
+    repo = Path(__file__).resolve().parents[1]
+    simulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter.simulator",
+            "-c",
+            str(config),
+            "--shape",
+            "inf1.xlarge",
+            "--count",
+            "4",
+            "--no-sleep",
+        ],
+        stdout=subprocess.PIPE,
+        cwd=repo,
+    )
+    log = (tmp_path / "exporter.log").open("wb")
+    exporter = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter.cli",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--input",
+            "-",
+            "--config",
+            str(config),
+        ],
+        stdin=simulator.stdout,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        cwd=repo,
+    )
+    assert simulator.stdout is not None
+    simulator.stdout.close()  # the exporter holds the only read end now
+    try:
+        match = wait_for(
+            lambda: PORT_LINE.search((tmp_path / "exporter.log").read_bytes()), 30, "the exporter to listen"
+        )
+        daemon = Daemon.__new__(Daemon)
+        daemon.port, daemon.proc, daemon.log_path = int(match.group(1)), exporter, tmp_path / "exporter.log"
+        wait_for(lambda: metric(daemon, "neuron_exporter_reports_total") == 4, 30, "four reports from stdin")
+        assert simulator.wait(30) == 0
+        wait_for(lambda: b"stdin closed" in daemon.log(), 30, "the exporter to notice EOF")
+        wait_for(lambda: daemon.get("/-/ready")[0] == 503, 30, "readiness to fail once data is stale")
+        assert metric(daemon, "neuron_monitor_up") == 0
+        assert exporter.poll() is None  # still serving
+        assert daemon.stop() == 0
+    finally:
+        stop_process(exporter, grace=10)
+        stop_process(simulator, grace=10)  # type: ignore[arg-type]
+        log.close()
+
+
+def _instance(text: str) -> dict[str, str]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "neuron_instance_info":
+                return dict(sample.labels)
+    raise AssertionError("no neuron_instance_info")
