@@ -4,7 +4,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := $(VENV)/bin
 
-.PHONY: install tools demo test lint docs bench dashboards alerts
+.PHONY: install tools demo test lint docs bench dashboards alerts manifests
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ demo: install
 	$(BIN)/neuron-exporter --config examples/mon.json --simulate trn2.48xlarge
 
 lint: install
-	$(BIN)/ruff check exporter tests bench dashboards alerts
+	$(BIN)/ruff check exporter tests bench dashboards alerts deploy
 	$(BIN)/mypy
 
 test: install tools lint
@@ -40,6 +40,11 @@ dashboards: install
 
 alerts: install
 	$(BIN)/python -m alerts.rules --write
+
+# The Kubernetes objects generated from alerts/, dashboards/ and examples/ (PrometheusRule, dashboards
+# ConfigMap, neuron-monitor config); run after `make alerts` or `make dashboards`.
+manifests: install
+	$(BIN)/python -m deploy.kubernetes.generate
 
 bench: install
 	$(BIN)/python bench/run.py --write bench/README.md

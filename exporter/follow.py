@@ -50,11 +50,7 @@ class Follower:
         if self.source == STDIN:
             await self._stdin()
             return
-        path = Path(self.source)
-        if _kind(path) == "fifo":
-            await self._fifo(path)
-        else:
-            await self._file(path)
+        await self._path(Path(self.source))
 
     def _deliver(self, items: list[bytes | Oversized]) -> None:
         for item in items:
@@ -104,17 +100,25 @@ class Follower:
             log.info("the writer of %s went away; waiting for the next one", path)
             self.sink.on_input_lost(self.source)
 
-    async def _file(self, path: Path) -> None:
+    async def _path(self, path: Path) -> None:
+        """A FIFO or a regular file, whichever the path is when it exists (a sidecar's FIFO may be
+        made by another container after the exporter started)."""
         connected = False
         from_end = True  # only the first open: what the file held before we started is history
         while True:
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
+            kind = _kind(path)
+            if kind == "fifo":
+                await self._fifo(path)
+                return
+            if kind == "missing":
                 if connected:
                     self.sink.on_input_lost(self.source)
                     connected = False
                 await anyio.sleep(FILE_POLL_SECONDS)
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            except FileNotFoundError:
                 continue
             if not connected:
                 self.sink.on_input_connected(self.source)
@@ -148,8 +152,8 @@ class Follower:
 
 
 def _kind(path: Path) -> str:
-    """`fifo` or `file`; a missing path waits as a file would (neuron-monitor may create it later)."""
+    """`fifo`, `file`, or `missing` (neuron-monitor or another container may create it later)."""
     try:
         return "fifo" if stat.S_ISFIFO(path.stat().st_mode) else "file"
     except FileNotFoundError:
-        return "file"
+        return "missing"

@@ -141,3 +141,17 @@ def _instance(text: str) -> dict[str, str]:
             if sample.name == "neuron_instance_info":
                 return dict(sample.labels)
     raise AssertionError("no neuron_instance_info")
+
+
+def test_a_fifo_made_after_the_exporter_started_is_read(tmp_path: Path) -> None:
+    """In the sidecar pod the FIFO may appear after the exporter starts (another container makes it)."""
+    config = write_config(tmp_path, period="0.2s")
+    fifo = tmp_path / "later.fifo"
+    with Daemon(tmp_path, "--input", str(fifo), "--config", str(config)) as daemon:
+        assert metric(daemon, "neuron_exporter_reports_total") == 0
+        os.mkfifo(fifo)
+        write_reports(fifo, 0, 3)
+        wait_for(
+            lambda: metric(daemon, "neuron_exporter_reports_total") == 3, 30, "reports through the new FIFO"
+        )
+        assert daemon.stop() == 0

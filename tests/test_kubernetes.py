@@ -1,0 +1,158 @@
+"""The Kubernetes manifests build with kustomize, validate offline, and agree with the exporter."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from alerts import rules
+from deploy.kubernetes import generate
+from exporter.cli import build_parser
+from exporter.http import parse_listen_address
+from tests.daemon import Daemon
+
+REPO = Path(__file__).resolve().parents[1]
+OVERLAYS = ("standalone", "sidecar")
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+
+def build(overlay: str) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl not found (it builds the kustomize overlays; no cluster is needed)"
+    result = subprocess.run(
+        [kubectl, "kustomize", str(REPO / "deploy" / "kubernetes" / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = [d for d in docs if d["kind"] == kind]
+    return found
+
+
+def test_generated_manifests_are_current() -> None:
+    assert generate.main(["--check"]) == 0, "run `make manifests`"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_validates_against_the_kubernetes_schemas(overlay: str, tmp_path: Path) -> None:
+    docs = build(overlay)
+    assert {d["kind"] for d in docs} >= {
+        "Namespace",
+        "ServiceAccount",
+        "DaemonSet",
+        "Service",
+        "ConfigMap",
+        "ServiceMonitor",
+        "PrometheusRule",
+    }
+    core = tmp_path / "core.yaml"
+    core.write_text(yaml.safe_dump_all([d for d in docs if d["kind"] not in CRD_KINDS]))
+    validate = Path(sys.executable).with_name("kubernetes-validate")
+    assert validate.exists(), "kubernetes-validate comes with the test extras"
+    result = subprocess.run(
+        [str(validate), "--strict", str(core)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed" in result.stdout and "FAIL" not in result.stdout.upper().replace("FAILURES", "")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_service_monitor_and_prometheus_rule_have_their_crd_structure(
+    overlay: str, tmp_path: Path
+) -> None:
+    """No CRD schema is available offline, so the structure prometheus-operator requires is checked
+    here, and the rules themselves by promtool."""
+    docs = build(overlay)
+    service, monitor = one(docs, "Service"), one(docs, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    port_names = {port["name"] for port in service["spec"]["ports"]}
+    for endpoint in monitor["spec"]["endpoints"]:
+        assert endpoint["port"] in port_names
+        assert set(endpoint) <= {"port", "interval", "scrapeTimeout", "relabelings", "path", "scheme"}
+    rule = one(docs, "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1" and set(rule["spec"]) == {"groups"}
+    for group in rule["spec"]["groups"]:
+        assert set(group) == {"name", "rules"}
+        for item in group["rules"]:
+            assert ("record" in item) != ("alert" in item) and isinstance(item["expr"], str)
+    assert rule["spec"] == rules.document()
+    extracted = tmp_path / "rules.yml"
+    extracted.write_text(yaml.safe_dump(rule["spec"]))
+    promtool = shutil.which("promtool")
+    assert promtool
+    checked = subprocess.run(
+        [promtool, "check", "rules", str(extracted)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def exporter_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (container,) = [
+        c
+        for c in one(docs, "DaemonSet")["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "neuron-exporter"
+    ]
+    return container
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_daemonset_agrees_with_the_exporter(overlay: str) -> None:
+    docs = build(overlay)
+    pod = one(docs, "DaemonSet")["spec"]["template"]["spec"]
+    container = exporter_container(docs)
+    args = build_parser().parse_args(container["args"])  # the exporter's own parser accepts them
+    _, port = parse_listen_address(args.listen_address)
+    assert [p["containerPort"] for p in container["ports"] if p["name"] == "metrics"] == [port]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": "metrics"}
+    assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in container[
+        "env"
+    ]
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    # Scheduled by label, tolerating the Neuron taint; no list of instance types to keep.
+    assert "instance-type" not in json.dumps(pod["affinity"])
+    assert {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
+    assert pod["hostPID"] is True and pod["automountServiceAccountToken"] is False
+    if overlay == "sidecar":
+        assert args.input == "/run/neuron-monitor/reports.fifo"
+        assert (
+            container["securityContext"]["privileged"] is False
+            and container["securityContext"]["runAsNonRoot"]
+        )
+        monitor = [c for c in pod["containers"] if c["name"] == "neuron-monitor"]
+        assert monitor and "reports.fifo" in monitor[0]["args"][0]
+    else:
+        assert args.neuron_monitor_path == "/opt/aws/neuron/bin/neuron-monitor"
+    config = next(v for v in pod["volumes"] if v["name"] == "neuron-monitor-config")["configMap"]["name"]
+    assert config in {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
+
+
+def test_the_probe_paths_are_served(tmp_path: Path) -> None:
+    container = exporter_container(build("standalone"))
+    capture = REPO / "tests" / "fixtures" / "reports" / "sim-inf1.xlarge.jsonl"
+    with Daemon(tmp_path, "--replay", str(capture)) as daemon:
+        for probe in ("livenessProbe", "readinessProbe"):
+            assert daemon.get(container[probe]["httpGet"]["path"])[0] == 200
+
+
+def test_the_dashboards_config_map_carries_the_dashboards() -> None:
+    config_map = next(d for d in build("standalone") if d["metadata"]["name"] == "neuron-exporter-dashboards")
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    expected = {path.name: path.read_text() for path in (REPO / "dashboards").glob("*.json")}
+    assert config_map["data"] == expected
