@@ -46,11 +46,11 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
 class Daemon:
     """`neuron-exporter ARGS --web.listen-address 127.0.0.1:0` with its log captured to a file."""
 
-    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        command = [sys.executable, "-m", "exporter.cli"]
-        self._start(
-            tmp_path, [*command, "--web.listen-address", "127.0.0.1:0", *args], {**os.environ, **(env or {})}
-        )
+    def __init__(
+        self, tmp_path: Path, *args: str, env: dict[str, str] | None = None, listen: str = "127.0.0.1:0"
+    ) -> None:
+        command = [sys.executable, "-m", "exporter.cli", "--web.listen-address", listen]
+        self._start(tmp_path, [*command, *args], {**os.environ, **(env or {})})
 
     def _start(self, tmp_path: Path, argv: list[str], env: dict[str, str], cwd: str | None = None) -> None:
         """Start the process with its stderr in exporter.log; the log is closed if the start fails."""
