@@ -173,6 +173,12 @@ async def run(settings: Settings) -> int:
 
         guard = WebGuard.load(settings.web_config_file, app.health)
     server = await HttpServer.bind(settings.listen_host, settings.listen_port)
+    server.max_connections = settings.max_connections
+
+    def count_cut(reason: str) -> None:
+        app.health.http_cut[reason] += 1
+
+    server.on_shed = count_cut
     if settings.replay is not None:
         await app.replay()
         log.info("replayed %d reports from %s", app.health.reports, settings.replay)

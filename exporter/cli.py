@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -110,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="per_vcpu",
         action="store_true",
         help="export host CPU usage per vCPU, not only the average",
+    )
+    parser.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=int,
+        default=1024,
+        help="open HTTP connections before the oldest one without a request in progress is shed for a new one",
     )
     cost = parser.add_mutually_exclusive_group()
     cost.add_argument(
@@ -221,6 +229,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.max_line_bytes < 1024:
         raise UsageError("--max-line-bytes must be at least 1024")
     fixed_price, prices = _prices(args)
+    if args.max_connections < 1:
+        raise UsageError("--web.max-connections must be at least 1")
     return Settings(
         monitor_config=config,
         monitor_argv=argv,
@@ -236,6 +246,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         per_vcpu=args.per_vcpu,
         fixed_price=fixed_price,
         prices=prices,
+        max_connections=args.max_connections,
         max_line_bytes=args.max_line_bytes,
         stale_periods=args.stale_periods,
         hang_periods=args.hang_periods,
@@ -257,6 +268,18 @@ def _prices(args: argparse.Namespace) -> tuple[Price | None, PriceBook | None]:
     return None, None
 
 
+def _raise_file_limit() -> None:
+    """Lift the soft open-files limit to the hard one (as Go programs do): systemd and most container
+    runtimes start services at 1024, below what --web.max-connections plus neuron-monitor need."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `neuron-exporter` command."""
     from exporter.app import run
@@ -271,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     keep_large_blocks_in_mmap()
+    _raise_file_limit()
     try:
         settings = settings_from_args(args)
         return anyio.run(run, settings)

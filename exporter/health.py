@@ -34,6 +34,8 @@ class Health:
     """None without --web.config.file; else whether the last (re)load of it succeeded."""
     web_config_reloads: Counter[str] = field(default_factory=Counter)
     http_rejections: Counter[str] = field(default_factory=Counter)
+    http_cut: Counter[str] = field(default_factory=Counter)
+    """HTTP connections the server cut, by reason (http.SHED_REASONS)."""
     rejection_reasons: tuple[str, ...] = ()
     """The reasons the current web config can reject for, exported from 0."""
 

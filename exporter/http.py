@@ -1,8 +1,14 @@
 """Transport only: a small HTTP/1.1 server on anyio for /metrics and the health endpoints.
 
-GET and HEAD only, keep-alive, gzip for larger bodies, bounded header size, idle timeout and
-connection count. Routing is the handler's job; this module never looks at the path. Access control
-(TLS, basic auth) is a Guard the caller plugs in (webguard.py); without one, plain HTTP for everyone.
+GET and HEAD only, keep-alive, gzip for larger bodies, bounded header size. Routing is the handler's
+job; this module never looks at the path. Access control (TLS, basic auth) is a Guard the caller plugs
+in (webguard.py); without one, plain HTTP for everyone.
+
+Slow or idle clients cannot keep Prometheus out: a TLS handshake and every request head must complete
+within HEAD_TIMEOUT of their start (Prometheus sends its head at once), a keep-alive connection may idle
+IDLE_TIMEOUT between requests, and every connection is accepted at once. When MAX_CONNECTIONS are open,
+the oldest connection that has not completed a request (in its handshake or head, or idle between
+requests) is shed to make room, never the new one. Every cut connection is counted by reason.
 """
 
 from __future__ import annotations
@@ -28,10 +34,23 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
+HEAD_TIMEOUT = 5.0
+"""Seconds a TLS handshake, or a request head from its first byte, may take to complete."""
 IDLE_TIMEOUT = 30.0
-"""Seconds a connection may take to send a complete request head (or to accept a response)."""
-MAX_CONNECTIONS = 100
-"""Beyond this many open connections, new ones wait in the kernel's accept queue until one closes."""
+"""Seconds a keep-alive connection may wait for its next request (and a client to accept a response)."""
+MAX_CONNECTIONS = 1024
+"""Open connections before the oldest one without a request in progress is shed for a new one."""
+SHED_REASONS = (
+    "handshake_timeout",
+    "head_timeout",
+    "idle_timeout",
+    "evicted_handshake",
+    "evicted_head",
+    "evicted_idle",
+    "over_limit",
+)
+"""Why a connection was cut: a deadline passed, or it was shed to make room (over_limit: the new
+connection itself, when every open one is busy sending a response)."""
 GZIP_MIN_BYTES = 1024
 GZIP_LEVEL = 1
 """Speed over size: a ~1 MB exposition compresses about as well at level 1, several times faster."""
@@ -155,6 +174,16 @@ class _Reject(Exception):
         self.status = status
 
 
+@dataclass
+class _Conn:
+    """An open connection's bookkeeping: what it is waiting for, and how to cut it."""
+
+    scope: anyio.CancelScope
+    state: str = "handshake"
+    """handshake, head (reading a request head), idle (between requests) or busy (responding)."""
+    shed_as: str | None = None
+
+
 @dataclass(frozen=True)
 class _Parsed:
     request: Request
@@ -172,9 +201,15 @@ class HttpServer:
         self._listener = listener
         self._listeners = listeners
         # Public so tests (and only tests, in practice) can shorten them; read when serve() starts.
+        self.head_timeout = HEAD_TIMEOUT
         self.idle_timeout = IDLE_TIMEOUT
         self.max_connections = MAX_CONNECTIONS
+        self.on_shed: Callable[[str], None] = lambda reason: None
+        """Called with the reason each time a connection is cut (a self-metric counts them)."""
         self._guard: Guard = _Open()
+        self._open: dict[int, _Conn] = {}
+        self._serving = anyio.CancelScope()
+        """Open connections in the order they were accepted (the oldest is shed first)."""
 
     @classmethod
     async def bind(cls, host: str | None, port: int) -> HttpServer:
@@ -203,7 +238,11 @@ class HttpServer:
         return port
 
     async def aclose(self) -> None:
-        """Stop listening; a running serve() then cuts its connections and returns."""
+        """Stop listening; a running serve() then cuts its connections and returns.
+
+        serve() is cancelled first: closing a socket does not wake an accept() already waiting on it.
+        """
+        self._serving.cancel()
         await self._listener.aclose()
 
     async def serve(
@@ -216,71 +255,94 @@ class HttpServer:
         """Accept and serve connections until cancelled or closed; started() once accepting."""
         if guard is not None:
             self._guard = guard
-        # A semaphore taken before accept(), not after: excess clients wait in the kernel's queue
-        # instead of holding a file descriptor here while they wait for a slot.
-        slots = anyio.Semaphore(self.max_connections)
-        async with anyio.create_task_group() as connections:
-            async with anyio.create_task_group() as acceptors:
-                for listener in self._listeners:
-                    acceptors.start_soon(self._accept_loop, listener, handler, slots, connections)
-                task_status.started()
-            connections.cancel_scope.cancel()
+        with self._serving:
+            async with anyio.create_task_group() as connections:
+                async with anyio.create_task_group() as acceptors:
+                    for listener in self._listeners:
+                        acceptors.start_soon(self._accept_loop, listener, handler, connections)
+                    task_status.started()
+                connections.cancel_scope.cancel()
 
     async def _accept_loop(
-        self,
-        listener: anyio.abc.SocketListener,
-        handler: Handler,
-        slots: anyio.Semaphore,
-        connections: anyio.abc.TaskGroup,
+        self, listener: anyio.abc.SocketListener, handler: Handler, connections: anyio.abc.TaskGroup
     ) -> None:
         while True:
-            await slots.acquire()
             try:
                 stream = await listener.accept()
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                slots.release()
                 return
             except OSError as exc:
-                slots.release()
                 # Out of file descriptors and the like: keep serving the open connections and try again
                 # shortly instead of spinning or taking the exporter down.
                 log.warning("accepting an HTTP connection failed: %s", exc)
                 await anyio.sleep(0.1)
                 continue
-            except BaseException:
-                slots.release()
-                raise
-            connections.start_soon(self._connection, stream, handler, slots)
+            if len(self._open) >= self.max_connections and not self._shed_one():
+                self._count("over_limit")
+                await stream.aclose()
+                continue
+            connections.start_soon(self._connection, stream, handler)
 
-    async def _connection(
-        self, stream: anyio.abc.SocketStream, handler: Handler, slots: anyio.Semaphore
-    ) -> None:
+    def _shed_one(self) -> bool:
+        """Cut the oldest connection that has no request in progress; False if every one is busy."""
+        for conn in self._open.values():
+            if conn.state != "busy" and conn.shed_as is None:
+                conn.shed_as = f"evicted_{conn.state}"
+                conn.scope.cancel()
+                return True
+        return False
+
+    def _count(self, reason: str) -> None:
+        log.debug("HTTP connection cut: %s", reason)
+        self.on_shed(reason)
+
+    async def _connection(self, stream: anyio.abc.SocketStream, handler: Handler) -> None:
+        conn = _Conn(anyio.CancelScope())
+        key = id(conn)
+        self._open[key] = conn
         try:
-            async with stream:
-                secured = await self._guard.secure(stream)
-                if secured is not None:
-                    peer = peer_of(stream)
-                    await self._exchange_all(secured, handler, peer)
+            with conn.scope:
+                async with stream:
+                    secured = None
+                    with anyio.move_on_after(self.head_timeout) as handshake:
+                        secured = await self._guard.secure(stream)
+                    if handshake.cancelled_caught:
+                        conn.shed_as = conn.shed_as or "handshake_timeout"
+                    elif secured is not None:
+                        await self._exchange_all(secured, handler, peer_of(stream), conn)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError) as exc:
             log.debug("HTTP connection dropped: %r", exc)
         except Exception:
             # A bug here must cost one connection, not the server (and with it the exporter).
             log.exception("HTTP connection failed")
         finally:
-            slots.release()
+            del self._open[key]
+            if conn.shed_as is not None:
+                self._count(conn.shed_as)
 
     async def _exchange_all(
-        self,
-        stream: anyio.abc.ByteStream,
-        handler: Handler,
-        peer: str,
+        self, stream: anyio.abc.ByteStream, handler: Handler, peer: str, conn: _Conn
     ) -> None:
         """Serve requests on one connection until it is closed, idle or unusable."""
         receiver = BufferedByteReceiveStream(stream)
+        first = True
         while True:
+            if not first and not receiver.buffer:
+                # Between requests: idle until the next one starts (an empty read is the client leaving).
+                conn.state = "idle"
+                with anyio.move_on_after(self.idle_timeout) as idle:
+                    try:
+                        receiver.feed_data(await receiver.receive())
+                    except anyio.EndOfStream:
+                        return
+                if idle.cancelled_caught:
+                    conn.shed_as = conn.shed_as or "idle_timeout"
+                    return
+            first = False
+            conn.state = "head"
             head: bytes | None = None
             too_large = False
-            with anyio.move_on_after(self.idle_timeout):
+            with anyio.move_on_after(self.head_timeout):
                 try:
                     head = await receiver.receive_until(b"\r\n\r\n", MAX_HEADER_BYTES)
                 except anyio.IncompleteRead:
@@ -294,8 +356,9 @@ class HttpServer:
                 await self._send_and_close(stream, receiver, rejection)
                 return
             if head is None:
-                log.debug("closing idle HTTP connection")
+                conn.shed_as = conn.shed_as or "head_timeout"
                 return
+            conn.state = "busy"
             # Tolerate the stray CRLF some clients send after a request (RFC 9112, section 2.2).
             head = head.lstrip(b"\r\n")
             if not head:

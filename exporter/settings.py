@@ -32,6 +32,7 @@ class Settings:
     fixed_price: Price | None = None
     prices: PriceBook | None = None
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    max_connections: int = 1024
     stale_periods: float = 3.0
     hang_periods: float = 10.0
     log_level: str = "info"

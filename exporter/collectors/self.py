@@ -67,6 +67,16 @@ SPECS = (
         "-",
     ),
     MetricSpec(
+        "neuron_exporter_http_connections_cut_total",
+        "counter",
+        "HTTP connections the server cut so that slow or idle clients cannot keep scrapers out, by "
+        "reason: a TLS handshake, request head or keep-alive idle past its deadline (handshake_timeout, "
+        "head_timeout, idle_timeout), shed for a new connection at the limit (evicted_handshake, "
+        "evicted_head, evicted_idle), or refused when every open one was busy (over_limit).",
+        ("reason",),
+        "-",
+    ),
+    MetricSpec(
         "neuron_exporter_http_rejections_total",
         "counter",
         "Connections or requests refused by the web config, by reason (plain_http, tls_handshake, "
@@ -114,6 +124,7 @@ def fill_self(health: Health, success: Mapping[str, bool], families: Mapping[str
     _add_counts(families["neuron_exporter_monitor_errors_total"], health.monitor_errors.items())
     families["neuron_exporter_monitor_restarts_total"].add({}, health.restarts)
     families["neuron_exporter_monitor_start_failures_total"].add({}, health.start_failures)
+    _add_counts(families["neuron_exporter_http_connections_cut_total"], health.http_cut.items(), "reason")
     if health.web_config_loaded is not None:
         _fill_web(health, families)
     for name in sorted(success):
@@ -131,6 +142,6 @@ def _fill_web(health: Health, families: Mapping[str, Family]) -> None:
         )
 
 
-def _add_counts(family: Family, counts: Iterable[tuple[str, int]]) -> None:
-    for group, count in sorted(counts):
-        family.add({"group": group}, count)
+def _add_counts(family: Family, counts: Iterable[tuple[str, int]], label: str = "group") -> None:
+    for key, count in sorted(counts):
+        family.add({label: key}, count)
