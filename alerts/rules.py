@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from exporter.catalog import metric
+from exporter.docs import write_or_check
 
 HERE = Path(__file__).resolve().parent
 RULES_FILE = HERE / "neuron-exporter.rules.yml"
@@ -297,15 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runbook-base", default=RUNBOOK_BASE, help="URL of alerts/README.md in your copy")
     args = parser.parse_args(argv)
     text = render(args.runbook_base)
-    if args.check:
-        if RULES_FILE.read_text() != text:
-            print(f"{RULES_FILE} is stale: run `make alerts`", file=sys.stderr)
-            return 1
-        return 0
-    if args.write:
-        RULES_FILE.write_text(text)
-    else:
-        sys.stdout.write(text)
+    if args.write or args.check:
+        return write_or_check({RULES_FILE: text}, check=args.check, remedy="make alerts")
+    sys.stdout.write(text)
     return 0
 
 

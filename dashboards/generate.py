@@ -16,6 +16,7 @@ from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
 from dashboards import cost, fleet, node
+from exporter.docs import write_or_check
 
 HERE = Path(__file__).resolve().parent
 DASHBOARDS: dict[str, Callable[[], g.Dashboard]] = {
@@ -35,18 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboards.generate")
     parser.add_argument("--check", action="store_true", help="fail if a committed JSON file is stale")
     args = parser.parse_args(argv)
-    stale = []
-    for name, build in DASHBOARDS.items():
-        text, path = render(build), HERE / name
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(name)
-        else:
-            path.write_text(text)
-    if stale:
-        print(f"stale dashboards: {', '.join(stale)}; run `make dashboards`", file=sys.stderr)
-        return 1
-    return 0
+    outputs = {HERE / name: render(build) for name, build in DASHBOARDS.items()}
+    return write_or_check(outputs, check=args.check, remedy="make dashboards")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from exporter.monconfig import ConfigError, load_monitor_config
 from exporter.sdnotify import Notifier, describe, keep_systemd_informed
 from exporter.settings import Settings
 from exporter.state import State
-from exporter.stream import LineFramer, Oversized
+from exporter.stream import LineFramer, deliver
 from exporter.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -108,15 +108,8 @@ class App:
         framer = LineFramer(self.settings.max_line_bytes)
         async with await anyio.open_file(self.settings.replay, "rb") as stream:
             while chunk := await stream.read(READ_CHUNK):
-                self._feed(framer.feed(chunk))
-        self._feed(framer.flush())
-
-    def _feed(self, items: list[bytes | Oversized]) -> None:
-        for item in items:
-            if isinstance(item, Oversized):
-                self.ingestor.on_oversized_line(item.length)
-            else:
-                self.ingestor.on_line(item)
+                deliver(framer.feed(chunk), self.ingestor)
+        deliver(framer.flush(), self.ingestor)
 
     def reload(self) -> None:
         """SIGHUP: re-read and validate the config; restart the child with it, or keep the old one."""

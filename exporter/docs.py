@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from exporter.collectors import COLLECTORS, Collector
@@ -111,6 +111,24 @@ def regenerate(text: str) -> str:
         start, end = match.span()
         text = f"{text[:start]}<!-- BEGIN GENERATED: {name} -->\n{build()}\n<!-- END GENERATED: {name} -->{text[end:]}"
     return text
+
+
+def write_or_check(outputs: Mapping[Path, str], *, check: bool, remedy: str) -> int:
+    """Write generated files, or (check) exit status 1 naming the committed ones that differ.
+
+    Shared by every generator of committed files (dashboards, rules, manifests), so each has the same
+    `--check` that its test runs.
+    """
+    stale = []
+    for path, text in outputs.items():
+        if not check:
+            path.write_text(text)
+        elif not path.exists() or path.read_text() != text:
+            stale.append(path.name)
+    if stale:
+        print(f"stale: {', '.join(stale)}; run `{remedy}`", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,7 +27,7 @@ import anyio
 import anyio.abc
 
 from exporter.ingest import Ingestor
-from exporter.stream import LineFramer, Oversized
+from exporter.stream import LineFramer, deliver
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,6 @@ class Follower:
             return
         await self._path(Path(self.source))
 
-    def _deliver(self, items: list[bytes | Oversized]) -> None:
-        for item in items:
-            if isinstance(item, Oversized):
-                self.sink.on_oversized_line(item.length)
-            else:
-                self.sink.on_line(item)
-
     async def _drain(self, fd: int, framer: LineFramer, connected: bool) -> None:
         """Read a non-blocking pipe to its EOF, delivering complete lines as they come."""
         while True:
@@ -72,7 +65,7 @@ class Follower:
             if not connected:
                 self.sink.on_input_connected(self.source)
                 connected = True
-            self._deliver(framer.feed(chunk))
+            deliver(framer.feed(chunk), self.sink)
 
     async def _stdin(self) -> None:
         framer = LineFramer(self.max_line_bytes)
@@ -82,7 +75,7 @@ class Follower:
             await self._drain(0, framer, connected=True)
         finally:
             os.set_blocking(0, True)
-        self._deliver(framer.flush())
+        deliver(framer.flush(), self.sink)
         log.warning("stdin closed: no more reports; serving the last state (stale) until stopped")
         self.sink.on_input_lost(self.source)
 
@@ -96,7 +89,7 @@ class Follower:
                 await self._drain(fd, framer, connected=False)
             finally:
                 os.close(fd)
-            self._deliver(framer.flush())
+            deliver(framer.flush(), self.sink)
             log.info("the writer of %s went away; waiting for the next one", path)
             self.sink.on_input_lost(self.source)
 
@@ -138,7 +131,7 @@ class Follower:
             chunk = await anyio.to_thread.run_sync(os.read, fd, READ_CHUNK, abandon_on_cancel=True)
             if chunk:
                 offset += len(chunk)
-                self._deliver(framer.feed(chunk))
+                deliver(framer.feed(chunk), self.sink)
                 continue
             await anyio.sleep(FILE_POLL_SECONDS)
             try:
@@ -147,7 +140,7 @@ class Follower:
                 return
             if now.st_ino != identity or now.st_size < offset:
                 log.info("%s was replaced or truncated; reading it from the start", path)
-                self._deliver(framer.flush())
+                deliver(framer.flush(), self.sink)
                 return
 
 

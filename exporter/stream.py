@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -10,6 +12,25 @@ class Oversized:
     """A line longer than the bound was dropped; `length` is how many bytes it had (without "\\n")."""
 
     length: int
+
+
+class FramedSink(Protocol):
+    """What takes a LineFramer's output: complete lines, and the lengths of the dropped ones."""
+
+    def on_line(self, line: bytes) -> None:
+        """One complete line, without its terminator."""
+
+    def on_oversized_line(self, length: int) -> None:
+        """A line longer than the bound was dropped."""
+
+
+def deliver(items: Iterable[bytes | Oversized], sink: FramedSink) -> None:
+    """Hand framed items to the sink in order."""
+    for item in items:
+        if isinstance(item, Oversized):
+            sink.on_oversized_line(item.length)
+        else:
+            sink.on_line(item)
 
 
 class LineFramer:

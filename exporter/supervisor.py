@@ -16,7 +16,7 @@ from typing import Protocol
 import anyio
 import anyio.abc
 
-from exporter.stream import LineFramer, Oversized
+from exporter.stream import LineFramer, Oversized, deliver
 
 log = logging.getLogger(__name__)
 child_log = logging.getLogger("exporter.neuron_monitor")
@@ -259,11 +259,7 @@ class Supervisor:
         if not items:
             return
         self._last_line_at = anyio.current_time()
-        for item in items:
-            if isinstance(item, Oversized):
-                self.sink.on_oversized_line(item.length)
-            else:
-                self.sink.on_line(item)
+        deliver(items, self.sink)
 
     async def _watch_exit(self, process: anyio.abc.Process, end: _End) -> None:
         """End the run once the child has exited and its stdout had a moment to drain.

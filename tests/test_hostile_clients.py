@@ -7,7 +7,7 @@ import http.client
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -31,17 +31,33 @@ def stalled(port: int, count: int, payload: bytes) -> Iterator[list[socket.socke
         yield sockets
 
 
-def timed_scrapes(get: object, count: int) -> list[float]:
+def timed_scrapes(get: Callable[[], int], count: int) -> list[float]:
     """`count` scrapes one second apart; each must succeed within the budget (its socket timeout)."""
     taken = []
     for index in range(count):
         start = time.monotonic()
-        status = get()  # type: ignore[operator]
+        status = get()
         taken.append(time.monotonic() - start)
         assert status == 200
         if index + 1 < count:
             time.sleep(max(0.0, 1.0 - taken[-1]))  # the scrape schedule, not a wait for a condition
     return taken
+
+
+def scraper(connect: Callable[[], http.client.HTTPConnection]) -> Callable[[], int]:
+    """One GET /metrics on a new connection from `connect`, its status."""
+
+    def scrape() -> int:
+        connection = connect()
+        try:
+            connection.request("GET", "/metrics")
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        finally:
+            connection.close()
+
+    return scrape
 
 
 def cut(daemon: Daemon) -> dict[str, float]:
@@ -70,15 +86,7 @@ def test_stalled_heads_and_idle_keep_alives_do_not_delay_scrapes(tmp_path: Path)
             stack.callback(connection.close)
             idle.append(connection)
 
-        def scrape() -> int:
-            connection = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=SCRAPE_BUDGET)
-            try:
-                connection.request("GET", "/metrics")
-                response = connection.getresponse()
-                response.read()
-                return response.status
-            finally:
-                connection.close()
+        scrape = scraper(lambda: http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=SCRAPE_BUDGET))
 
         with stack, stalled(daemon.port, 200, b"GET /metrics HTTP/1.1\r\nHost: x\r\n"):
             taken = timed_scrapes(scrape, 7)  # spans the 5 s head deadline
@@ -102,17 +110,11 @@ def test_stalled_tls_handshakes_do_not_delay_https_scrapes(tmp_path: Path, pki: 
         context = ssl.create_default_context()
         pki.ca.configure_trust(context)
 
-        def scrape() -> int:
-            connection = http.client.HTTPSConnection(
+        scrape = scraper(
+            lambda: http.client.HTTPSConnection(
                 "127.0.0.1", daemon.port, context=context, timeout=SCRAPE_BUDGET
             )
-            try:
-                connection.request("GET", "/metrics")
-                response = connection.getresponse()
-                response.read()
-                return response.status
-            finally:
-                connection.close()
+        )
 
         def https_metrics() -> str:
             connection = http.client.HTTPSConnection("127.0.0.1", daemon.port, context=context, timeout=10)

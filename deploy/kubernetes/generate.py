@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from alerts import rules
+from exporter.docs import write_or_check
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -61,17 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.kubernetes.generate")
     parser.add_argument("--check", action="store_true", help="fail if a committed file is stale")
     args = parser.parse_args(argv)
-    stale = []
-    for path, text in outputs().items():
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path.relative_to(REPO)))
-        else:
-            path.write_text(text)
-    if stale:
-        print(f"stale: {', '.join(stale)}; run `make manifests`", file=sys.stderr)
-        return 1
-    return 0
+    return write_or_check(outputs(), check=args.check, remedy="make manifests")
 
 
 if __name__ == "__main__":
