@@ -81,7 +81,7 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class ParseOptions:
-    """How much of a report to validate, and what the parser needs to know of the node beforehand."""
+    """How much of a report to validate: the enabled collectors decide (ingest.Ingestor builds it)."""
 
     prune_idle_cores: bool = False
     """Drop core entries a runtime does not use before validation (see prune.py)."""
