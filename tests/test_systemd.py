@@ -72,9 +72,8 @@ class NotifySocket:
         self.sock.settimeout(0.2)
         self.messages: list[dict[str, str]] = []
 
-    def receive(self, until: Callable[[dict[str, str]], bool], timeout: float, what: str) -> dict[str, str]:
-        """Read datagrams until one satisfies `until`; fail after `timeout` seconds saying `what`."""
-        deadline = time.monotonic() + timeout
+    def _next(self, deadline: float) -> dict[str, str] | None:
+        """The next datagram as KEY=value pairs, or None once `deadline` passed without one."""
         while time.monotonic() < deadline:
             try:
                 data = self.sock.recv(65536)
@@ -82,21 +81,23 @@ class NotifySocket:
                 continue
             message = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
             self.messages.append(message)
+            return message
+        return None
+
+    def receive(self, until: Callable[[dict[str, str]], bool], timeout: float, what: str) -> dict[str, str]:
+        """Read datagrams until one satisfies `until`; fail after `timeout` seconds saying `what`."""
+        deadline = time.monotonic() + timeout
+        while (message := self._next(deadline)) is not None:
             if until(message):
                 return message
         raise AssertionError(f"timed out after {timeout}s waiting for {what}; got {self.messages[-10:]}")
 
     def during(self, seconds: float) -> list[dict[str, str]]:
         """Everything received in the next `seconds` (for what must not arrive)."""
-        got: list[dict[str, str]] = []
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            got.append(dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line))
-        self.messages += got
+        got = []
+        while (message := self._next(end)) is not None:
+            got.append(message)
         return got
 
 
