@@ -48,8 +48,8 @@ from exporter.exposition import Store  # noqa: E402
 from exporter.health import Health  # noqa: E402
 from exporter.ingest import Ingestor  # noqa: E402
 from exporter.memtune import keep_large_blocks_in_mmap  # noqa: E402
+from exporter.model.state import State  # noqa: E402
 from exporter.simulator import Simulator  # noqa: E402
-from exporter.state import State  # noqa: E402
 from tests.fakes import write_config  # noqa: E402
 
 MODELS = 2

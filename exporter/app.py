@@ -16,16 +16,16 @@ import anyio
 
 from exporter.collectors import COLLECTORS, Collector, Options
 from exporter.exposition import Exposition, NeuronCollector, Store
-from exporter.follow import Follower
 from exporter.health import Health
-from exporter.http import HttpServer, Request, Response
 from exporter.ingest import Ingestor
-from exporter.monconfig import ConfigError, load_monitor_config
+from exporter.model.state import State
 from exporter.sdnotify import Notifier, describe, keep_systemd_informed
 from exporter.settings import Settings
-from exporter.state import State
-from exporter.stream import LineFramer, deliver
-from exporter.supervisor import Supervisor
+from exporter.sources.follow import Follower
+from exporter.sources.monconfig import ConfigError, load_monitor_config
+from exporter.sources.stream import LineFramer, deliver
+from exporter.sources.supervisor import Supervisor
+from exporter.web.http import HttpServer, Request, Response
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ async def run(settings: Settings) -> int:
     if settings.web_config_file is not None:
         # Imported only when used: yaml, bcrypt and the TLS layer cost about 1 MiB of every exporter's
         # memory, and most run on a private network without them.
-        from exporter.webguard import WebGuard
+        from exporter.web.webguard import WebGuard
 
         guard = WebGuard.load(settings.web_config_file, app.health)
     server = await HttpServer.bind(settings.listen_host, settings.listen_port)

@@ -15,9 +15,9 @@ import anyio
 
 from exporter import __version__
 from exporter.collectors import COLLECTORS
-from exporter.monconfig import DEFAULT_PERIOD, ConfigError, MonitorConfig, load_monitor_config
 from exporter.prices import Price, PriceBook, PriceError, fixed_price, load_prices
 from exporter.settings import DEFAULT_MAX_LINE_BYTES, Settings
+from exporter.sources.monconfig import DEFAULT_PERIOD, ConfigError, MonitorConfig, load_monitor_config
 
 FALLBACK_MONITOR = "/opt/aws/neuron/bin/neuron-monitor"
 SHAPES = ("inf1.xlarge", "inf2.48xlarge", "trn1.2xlarge", "trn1.32xlarge", "trn2.48xlarge")
@@ -181,7 +181,7 @@ def resolve_monitor(path: str | None) -> str:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Validate the flags together and resolve paths; UsageError on anything the user must fix."""
-    from exporter.http import parse_listen_address
+    from exporter.web.http import parse_listen_address
 
     if args.once and not args.replay:
         raise UsageError("--once needs --replay FILE")
@@ -283,9 +283,9 @@ def _raise_file_limit() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `neuron-exporter` command."""
     from exporter.app import run
-    from exporter.http import ListenAddressError
     from exporter.memtune import keep_large_blocks_in_mmap
-    from exporter.webconfig import WebConfigError
+    from exporter.web.http import ListenAddressError
+    from exporter.web.webconfig import WebConfigError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(

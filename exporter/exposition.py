@@ -26,7 +26,7 @@ from exporter.collectors.self import SPECS as SELF_SPECS
 from exporter.collectors.self import fill_self
 from exporter.gcpause import gc_paused
 from exporter.health import Health
-from exporter.state import State
+from exporter.model.state import State
 
 log = logging.getLogger(__name__)
 

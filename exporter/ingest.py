@@ -13,8 +13,8 @@ import orjson
 from exporter.exposition import Store
 from exporter.gcpause import gc_paused
 from exporter.health import Health
-from exporter.report import NotAReport, ParseOptions, parse_report
-from exporter.state import advance
+from exporter.model.report import NotAReport, ParseOptions, parse_report
+from exporter.model.state import advance
 
 log = logging.getLogger(__name__)
 

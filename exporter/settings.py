@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporter.monconfig import MonitorConfig
 from exporter.prices import Price, PriceBook
+from exporter.sources.monconfig import MonitorConfig
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """A trn2.48xlarge report with 64 runtimes and their models is a few MB; 64 MiB bounds memory per line."""

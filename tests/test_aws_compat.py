@@ -26,7 +26,7 @@ from exporter.collectors.aws_compat import AWS_COLLECTORS
 from exporter.exposition import Exposition, NeuronCollector, Store
 from exporter.health import Health
 from exporter.ingest import Ingestor
-from exporter.state import State
+from exporter.model.state import State
 
 FIXTURES = Path(__file__).parent / "fixtures" / "aws"
 EXPOSITIONS = FIXTURES / "expositions"

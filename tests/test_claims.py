@@ -18,8 +18,8 @@ from exporter.collectors import COLLECTORS, Collector, Options
 from exporter.collectors.base import Family, MetricSpec
 from exporter.exposition import Exposition, NeuronCollector, Store
 from exporter.health import Health
-from exporter.state import State
-from exporter.supervisor import Supervisor
+from exporter.model.state import State
+from exporter.sources.supervisor import Supervisor
 from tests.daemon import Daemon, sample_value
 from tests.fakes import simulator_monitor, write_config
 from tests.prometheus import free_port

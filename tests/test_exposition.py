@@ -18,7 +18,7 @@ from exporter.collectors.base import Collector, Family, MetricSpec, Options
 from exporter.exposition import Exposition, NeuronCollector, Store
 from exporter.health import Health
 from exporter.ingest import Ingestor
-from exporter.state import State
+from exporter.model.state import State
 
 SIM_REPORTS = sorted((Path(__file__).parent / "fixtures" / "reports").glob("sim-*.jsonl"))
 

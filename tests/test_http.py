@@ -13,7 +13,7 @@ import anyio.abc
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from exporter.http import HttpServer, ListenAddressError, Request, Response, parse_listen_address
+from exporter.web.http import HttpServer, ListenAddressError, Request, Response, parse_listen_address
 
 BIG = b"# HELP neuron_thing A thing.\n" + b'neuron_thing{core="0"} 1.5\n' * 200
 
@@ -247,7 +247,7 @@ async def test_handler_exception_is_500_and_the_connection_survives(caplog: pyte
     assert failed.body == b"500 Internal Server Error\n"
     assert "connection" not in failed.headers
     assert after.status == 200
-    [record] = [r for r in caplog.records if r.name == "exporter.http"]
+    [record] = [r for r in caplog.records if r.name == "exporter.web.http"]
     assert record.levelno == logging.ERROR
     assert record.getMessage() == "HTTP handler failed on GET /boom"
     assert record.exc_info is not None and "collector exploded" in str(record.exc_info[1])

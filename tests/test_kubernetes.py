@@ -15,7 +15,7 @@ import yaml
 from alerts import rules
 from deploy.kubernetes import generate
 from exporter.cli import build_parser
-from exporter.http import parse_listen_address
+from exporter.web.http import parse_listen_address
 from tests.daemon import Daemon
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.monconfig import ConfigError, load_monitor_config, parse_monitor_config, parse_period
+from exporter.sources.monconfig import ConfigError, load_monitor_config, parse_monitor_config, parse_period
 
 CONFIGS = Path(__file__).parent / "fixtures" / "configs"
 REJECTED = {

@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 
-from exporter.prune import without_idle_cores
-from exporter.report import ParseOptions, parse_report
+from exporter.model.prune import without_idle_cores
+from exporter.model.report import ParseOptions, parse_report
+from exporter.model.state import State, advance
 from exporter.simulator import Simulator
-from exporter.state import State, advance
 from tests.reports import core_counters, memory, report, runtime
 
 

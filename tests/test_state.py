@@ -12,7 +12,7 @@ from exporter.collectors import COLLECTORS, Options
 from exporter.exposition import Exposition, NeuronCollector, Store
 from exporter.health import Health
 from exporter.ingest import Ingestor
-from exporter.state import State
+from exporter.model.state import State
 from tests.reports import core_counters, execution, memory, report, runtime
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from exporter.stream import LineFramer, Oversized
+from exporter.sources.stream import LineFramer, Oversized
 
 
 def frame_all(

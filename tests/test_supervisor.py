@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
-from exporter.supervisor import Backoff, Supervisor
+from exporter.sources.supervisor import Backoff, Supervisor
 
 FAST = Backoff(initial=0.02, maximum=0.08, multiplier=2.0)
 
@@ -203,7 +203,7 @@ async def test_spawn_failure_is_retried_until_the_binary_appears(
     def failures() -> int:
         return caplog.text.count(f"cannot start neuron-monitor {monitor}: No such file or directory")
 
-    supervisor_log = logging.getLogger("exporter.supervisor")
+    supervisor_log = logging.getLogger("exporter.sources.supervisor")
     supervisor_log.addHandler(sink)  # so that wait_until wakes on each failure logged
     try:
         async with anyio.create_task_group() as tg:

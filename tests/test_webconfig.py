@@ -12,9 +12,9 @@ import bcrypt
 import pytest
 import trustme
 
-from exporter.basicauth import BasicAuth, Verdict, parse_basic
-from exporter.tlscontext import server_context
-from exporter.webconfig import (
+from exporter.web.basicauth import BasicAuth, Verdict, parse_basic
+from exporter.web.tlscontext import server_context
+from exporter.web.webconfig import (
     WebConfig,
     WebConfigError,
     load_web_config,

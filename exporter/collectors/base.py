@@ -18,8 +18,8 @@ from typing import ClassVar, Literal
 
 from prometheus_client.metrics_core import Metric
 
+from exporter.model.state import State
 from exporter.prices import Price, PriceBook
-from exporter.state import State
 
 Kind = Literal["gauge", "counter", "info"]
 

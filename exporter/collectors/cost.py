@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.collectors.base import Collector, Family, MetricSpec
+from exporter.model.state import State
 from exporter.prices import Price
-from exporter.state import State
 
 
 class CostCollector(Collector):

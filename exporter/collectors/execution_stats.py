@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.collectors.base import Collector, Family, MetricSpec, percentile_order
-from exporter.schema import ExecutionStats
-from exporter.state import State
+from exporter.model.schema import ExecutionStats
+from exporter.model.state import State
 
 
 def add_percentiles(family: Family, runtime_tag: str, percentiles: Mapping[str, float] | None) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.collectors.base import Collector, Family, MetricSpec
-from exporter.schema import MemoryInfo
-from exporter.state import State
+from exporter.model.schema import MemoryInfo
+from exporter.model.state import State
 
 FIELDS = ("memory_total_bytes", "memory_used_bytes", "swap_total_bytes", "swap_used_bytes")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.collectors.base import Collector, Family, MetricSpec
-from exporter.schema import LoadedModel, MemoryUsed
-from exporter.state import RuntimeState, State, global_core
+from exporter.model.schema import LoadedModel, MemoryUsed
+from exporter.model.state import RuntimeState, State, global_core
 
 LOCATIONS = ("host", "neuron_device")
 

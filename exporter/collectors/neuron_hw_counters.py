@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.collectors.base import Collector, Family, MetricSpec
-from exporter.state import State
+from exporter.model.state import State
 
 
 class HwCountersCollector(Collector):

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.collectors.base import Collector, Family, MetricSpec
-from exporter.schema import K8sInfo, PodRef
-from exporter.state import State
+from exporter.model.schema import K8sInfo, PodRef
+from exporter.model.state import State
 
 
 def add_pods(family: Family, key: str, refs: Mapping[int, PodRef]) -> None:

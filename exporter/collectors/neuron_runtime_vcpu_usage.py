@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.collectors.base import Collector, Family, MetricSpec
-from exporter.schema import NeuronRuntimeVcpuUsage
-from exporter.state import State
+from exporter.model.schema import NeuronRuntimeVcpuUsage
+from exporter.model.state import State
 
 MODES = ("user", "system")
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.collectors.base import Collector, Family, MetricSpec
-from exporter.schema import NeuronCoreCounters
-from exporter.state import State
+from exporter.model.schema import NeuronCoreCounters
+from exporter.model.state import State
 
 PERCENT = 100.0
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.collectors.base import Collector, Family, MetricSpec
-from exporter.schema import CpuModes, VcpuUsage
-from exporter.state import State
+from exporter.model.schema import CpuModes, VcpuUsage
+from exporter.model.state import State
 
 MODES = tuple(CpuModes.model_fields)
 

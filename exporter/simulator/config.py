@@ -1,6 +1,6 @@
 """The simulator's own small reader of neuron-monitor's config file (SCHEMA.md §2).
 
-Apart from exporter.monconfig because the simulator keeps per-entry periods and tag filters, which the
+Apart from exporter.sources.monconfig because the simulator keeps per-entry periods and tag filters, which the
 exporter never needs; the period syntax is shared (monconfig.parse_period), so both read "1s" alike.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exporter import monconfig
+from exporter.sources import monconfig
 
 DEFAULT_PERIOD = monconfig.DEFAULT_PERIOD
 """neuron-monitor's period when the config names none (every released version)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.state import State
+from exporter.model.state import State
 
 INSTANCE_FIELDS = (
     ("instance_name", "instance_name"),

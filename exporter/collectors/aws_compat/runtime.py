@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from exporter.collectors.aws_compat.labels import RUNTIME, instance_labels
 from exporter.collectors.base import Collector, Family, MetricSpec, percentile_order
-from exporter.schema import ExecutionStats, MemoryUsed, NeuronCoreCounters, NeuronRuntimeVcpuUsage
-from exporter.state import RuntimeState, State
+from exporter.model.schema import ExecutionStats, MemoryUsed, NeuronCoreCounters, NeuronRuntimeVcpuUsage
+from exporter.model.state import RuntimeState, State
 
 NEURONCORE_MEMORY_CATEGORIES = (
     "constants",

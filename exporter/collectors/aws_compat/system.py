@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from exporter.collectors.aws_compat.labels import INSTANCE, instance_labels
 from exporter.collectors.base import Collector, Family, MetricSpec
-from exporter.schema import CpuModes, MemoryInfo, VcpuUsage
-from exporter.state import State
+from exporter.model.schema import CpuModes, MemoryInfo, VcpuUsage
+from exporter.model.state import State
 
 ECC_EVENTS = ("mem_ecc_corrected", "mem_ecc_uncorrected", "sram_ecc_corrected", "sram_ecc_uncorrected")
 """The script's fixed list of ECC event types; newer members are only in the default mode."""

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from exporter.prune import without_idle_cores
-from exporter.schema import (
+from exporter.model.prune import without_idle_cores
+from exporter.model.schema import (
     MODEL_DETAIL,
     RUNTIME_GROUP_ALIASES,
     RUNTIME_GROUPS,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from exporter.webconfig import PemSource, TlsSettings, WebConfigError
+from exporter.web.webconfig import PemSource, TlsSettings, WebConfigError
 
 _VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,

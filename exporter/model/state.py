@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from exporter.merge import merge_groups
-from exporter.report import Report, RuntimeReport
-from exporter.schema import (
+from exporter.model.merge import merge_groups
+from exporter.model.report import Report, RuntimeReport
+from exporter.model.schema import (
     ExecutionStats,
     Group,
     HardwareInfo,

@@ -25,11 +25,11 @@ import anyio
 import anyio.abc
 from anyio.streams.tls import TLSAttribute, TLSStream
 
-from exporter.basicauth import BasicAuth, Verdict
 from exporter.health import Health
-from exporter.http import Request, Response, peer_of
-from exporter.tlscontext import server_context
-from exporter.webconfig import RateLimit, WebConfig, WebConfigError, load_web_config
+from exporter.web.basicauth import BasicAuth, Verdict
+from exporter.web.http import Request, Response, peer_of
+from exporter.web.tlscontext import server_context
+from exporter.web.webconfig import RateLimit, WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
 

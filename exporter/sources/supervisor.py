@@ -16,7 +16,7 @@ from typing import Protocol
 import anyio
 import anyio.abc
 
-from exporter.stream import LineFramer, Oversized, deliver
+from exporter.sources.stream import LineFramer, Oversized, deliver
 
 log = logging.getLogger(__name__)
 child_log = logging.getLogger("exporter.neuron_monitor")

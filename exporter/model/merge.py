@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
-from exporter.schema import (
+from exporter.model.schema import (
     ExecutionStats,
     Group,
     LatencyStats,

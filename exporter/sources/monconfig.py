@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from exporter.schema import RUNTIME_GROUPS, SYSTEM_GROUPS
+from exporter.model.schema import RUNTIME_GROUPS, SYSTEM_GROUPS
 
 DEFAULT_PERIOD = 5.0
 """neuron-monitor's period when the config names none (every released version)."""

@@ -27,7 +27,7 @@ import anyio
 import anyio.abc
 
 from exporter.ingest import Ingestor
-from exporter.stream import LineFramer, deliver
+from exporter.sources.stream import LineFramer, deliver
 
 log = logging.getLogger(__name__)
 
