@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --write bench/README.md   # and rewrites the results block there
     .venv/bin/python bench/run.py --smoke         # seconds; what CI runs (no numbers are asserted)
     .venv/bin/python bench/run.py --only load --write bench/README.md   # one section, merged in
+    .venv/bin/python bench/run.py --only http --write bench/README.md   # likewise
 
 Per scale it measures: report size; the floor, orjson.loads of the same line; ingest CPU per report
 through Ingestor.on_line (decode, prune, validate, reduce, publish) and its ratio to the floor; the
@@ -13,8 +14,9 @@ the page's size and series. For the
 target scale it also measures resident memory after 1,000 and 10,000 reports (App in a fresh process,
 with a scrape every 15 reports) and the daemon's steady-state CPU share running the simulator at one
 report per second with one scrape every 15 s. The load section runs the daemon with the simulator at
-10 reports/s under 50 concurrent scrapers for 30 s (bench/load.py checks every body). Benchmarks are
-not tests: nothing here asserts a time.
+10 reports/s under 50 concurrent scrapers for 30 s (bench/load.py checks every body). The HTTP
+section times the cached and the first-after-report scrape through the exporter's HTTP layer
+(bench/http_scrape.py). Benchmarks are not tests: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.http_scrape import fed_app, http_scrape_cost  # noqa: E402
 from bench.load import OPENMETRICS_ACCEPT, LoadResult, run_load  # noqa: E402
 from exporter.app import App  # noqa: E402
 from exporter.cli import build_parser, settings_from_args  # noqa: E402
@@ -77,6 +80,11 @@ LOAD_SMOKE = (5, 1.0)
 """Scrapers and seconds of the load section, in a full and in a smoke run."""
 LOAD_LINE = "Load: "
 """How the load section's paragraph starts, so `--only load` can find and replace it."""
+HTTP_LINE = "HTTP layer: "
+"""How the HTTP section's paragraph starts, so `--only http` can find and replace it."""
+HTTP_TARGET = ("trn2.48xlarge", 64)
+HTTP_REQUESTS = (300, 5)
+"""Rounds of the HTTP section in a full and in a smoke run."""
 PORT_LINE = re.compile(rb"serving /metrics on port (\d+)")
 
 
@@ -399,9 +407,25 @@ def load_paragraph(
     )
 
 
-def merge_load(block: str, paragraph: str) -> str:
-    """A results block with its load paragraph replaced by (or, if it has none, extended with) this one."""
-    kept = [part for part in block.split("\n\n") if not part.startswith(LOAD_LINE)]
+def http_layer(shape: str, runtimes: int, requests: int) -> str:
+    """The HTTP section's paragraph: cached, fresh and tiny requests through HttpServer."""
+    lines = lines_for(shape, runtimes, 3)
+    with capture_file(lines) as capture:
+        app = fed_app(App(settings_from_args(build_parser().parse_args(["--replay", capture.name]))))
+        timings = http_scrape_cost(app, requests)
+    parts = []
+    for kind, taken in timings.items():
+        median, p99 = median_p99(taken)
+        parts.append(f"{kind} p50 {median * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
+    return (
+        f"{HTTP_LINE}{shape} with {runtimes} runtimes, {requests} rounds on one kept-alive connection "
+        f"with Prometheus's headers (OpenMetrics, gzip): {'; '.join(parts)}."
+    )
+
+
+def merge_paragraph(block: str, prefix: str, paragraph: str) -> str:
+    """A results block with its paragraph starting with `prefix` replaced by (or extended with) this one."""
+    kept = [part for part in block.split("\n\n") if not part.startswith(prefix)]
     return "\n\n".join([*kept, paragraph])
 
 
@@ -432,7 +456,7 @@ def main() -> int:
     parser.add_argument("--write", type=Path, help="replace the results block in this Markdown file")
     parser.add_argument(
         "--only",
-        choices=("load",),
+        choices=("load", "http"),
         help="run one section; with --write, replace just its part of the results block",
     )
     args = parser.parse_args()
@@ -440,16 +464,17 @@ def main() -> int:
     smoke = args.smoke
     shape, runtimes = SMOKE_SCALES[-1][:2] if smoke else TARGET
     scrapers, seconds = LOAD_SMOKE if smoke else LOAD_FULL
-    if args.only == "load":
-        paragraph = load(*LOAD_TARGET, scrapers, seconds)
+    http_requests = HTTP_REQUESTS[1] if smoke else HTTP_REQUESTS[0]
+    if args.only is not None:
+        prefix, paragraph = (
+            (LOAD_LINE, load(*LOAD_TARGET, scrapers, seconds))
+            if args.only == "load"
+            else (HTTP_LINE, http_layer(*HTTP_TARGET, http_requests))
+        )
         print(paragraph)
         if args.write:
-            write_results(
-                args.write,
-                lambda block: merge_load(
-                    block, f"{paragraph} Measured on its own (`--only load`), {time.strftime('%Y-%m-%d')}."
-                ),
-            )
+            note = f" Measured on its own (`--only {args.only}`), {time.strftime('%Y-%m-%d')}."
+            write_results(args.write, lambda block: merge_paragraph(block, prefix, paragraph + note))
         return 0
 
     scales = SMOKE_SCALES if smoke else FULL_SCALES
@@ -495,6 +520,8 @@ def main() -> int:
         + ".",
         "",
         load(*LOAD_TARGET, scrapers, seconds),
+        "",
+        http_layer(*(SMOKE_SCALES[-1][:2] if smoke else HTTP_TARGET), http_requests),
     ]
     text = "\n".join(summary)
     print(text)
