@@ -1,6 +1,8 @@
 """Transport only: a small HTTP/1.1 server on anyio for /metrics and the health endpoints.
 
-GET and HEAD only, keep-alive, gzip for larger bodies, bounded header size. Routing is the handler's
+h11 parses requests and frames responses (RFC 9112); this module keeps the accept loop, the deadlines
+and limits, gzip, and the Guard hooks. GET and HEAD only, keep-alive, gzip for larger bodies, bounded
+header size. Routing is the handler's
 job; this module never looks at the path. Access control (TLS, basic auth) is a Guard the caller plugs
 in (webguard.py); without one, plain HTTP for everyone.
 
@@ -29,7 +31,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
-from anyio.streams.buffered import BufferedByteReceiveStream
+import h11
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +61,10 @@ LINGER_SECONDS = 1.0
 ALLOW = "GET, HEAD"
 
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
 _BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_BAD_TARGET_BYTE = re.compile(rb"[\x00-\x20\x7f-\xff]")
 _DIGITS = re.compile(r"[0-9]+")
 _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?")
+_REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
@@ -187,8 +188,8 @@ class _Conn:
 @dataclass(frozen=True)
 class _Parsed:
     request: Request
-    keep_alive: bool
     has_body: bool
+    """A request body is never read, so a connection that sent one closes after the response."""
 
 
 class HttpServer:
@@ -323,64 +324,55 @@ class HttpServer:
     async def _exchange_all(
         self, stream: anyio.abc.ByteStream, handler: Handler, peer: str, conn: _Conn
     ) -> None:
-        """Serve requests on one connection until it is closed, idle or unusable."""
-        receiver = BufferedByteReceiveStream(stream)
-        first = True
+        """Serve requests on one connection until it is closed, idle or unusable.
+
+        Each request gets its own h11 state machine, seeded with the bytes that followed the previous
+        request's head, so nothing one request left behind (h11's error state, a body never read)
+        reaches the next. The first request's head deadline runs from the start; later ones idle first.
+        """
+        pending = b""
+        waiting = False
         while True:
-            if not first and not receiver.buffer:
-                # Between requests: idle until the next one starts (an empty read is the client leaving).
+            if waiting and not pending:
                 conn.state = "idle"
+                received: bytes | None = b""
                 with anyio.move_on_after(self.idle_timeout) as idle:
-                    try:
-                        receiver.feed_data(await receiver.receive())
-                    except anyio.EndOfStream:
-                        return
+                    received = await _receive(stream)
                 if idle.cancelled_caught:
                     conn.shed_as = conn.shed_as or "idle_timeout"
                     return
-            first = False
-            conn.state = "head"
-            head: bytes | None = None
-            too_large = False
-            with anyio.move_on_after(self.head_timeout):
-                try:
-                    head = await receiver.receive_until(b"\r\n\r\n", MAX_HEADER_BYTES)
-                except anyio.IncompleteRead:
+                if received is None:
                     return
-                except anyio.DelimiterNotFound:
-                    too_large = True
-            # receive_until only enforces its bound between reads; a big head in one read gets past it.
-            too_large = too_large or (head is not None and len(head) > MAX_HEADER_BYTES)
-            if too_large:
-                rejection = _render_rejection(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
-                await self._send_and_close(stream, receiver, rejection)
+                pending = received
+            waiting = True
+            conn.state = "head"
+            protocol = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+            parsed: _Parsed | None = None
+            try:
+                with anyio.move_on_after(self.head_timeout) as head_wait:
+                    parsed = await _receive_head(stream, protocol, pending)
+            except _Reject as exc:
+                await self._send_and_close(stream, _render_rejection(protocol, exc.status, str(exc)))
                 return
-            if head is None:
+            if head_wait.cancelled_caught:
                 conn.shed_as = conn.shed_as or "head_timeout"
                 return
-            conn.state = "busy"
-            # Tolerate the stray CRLF some clients send after a request (RFC 9112, section 2.2).
-            head = head.lstrip(b"\r\n")
-            if not head:
-                continue
-            try:
-                parsed = _parse_head(head)
-            except _Reject as exc:
-                await self._send_and_close(stream, receiver, _render_rejection(exc.status, str(exc)))
+            if parsed is None:
                 return
-            # A request body is never read, so the connection cannot be reused after one.
-            keep_alive = parsed.keep_alive and not parsed.has_body
+            conn.state = "busy"
             refusal = await self._guard.admit(parsed.request, peer)
-            extra = self._guard.headers
-            if refusal is not None:
-                data = _render(refusal, parsed.request, keep_alive=keep_alive, extra_headers=extra)
-            else:
-                data = _respond(handler, parsed.request, keep_alive=keep_alive, extra_headers=extra)
-            if not keep_alive:
-                await self._send_and_close(stream, receiver, data)
+            response = refusal if refusal is not None else _respond(handler, parsed.request)
+            data = _render(
+                protocol, response, parsed.request, close=parsed.has_body, extra_headers=self._guard.headers
+            )
+            # h11 ends in DONE when the connection may carry another request (HTTP/1.1, no
+            # "Connection: close" either way), else in MUST_CLOSE.
+            if protocol.our_state is not h11.DONE:
+                await self._send_and_close(stream, data)
                 return
             if not await self._send(stream, data):
                 return
+            pending = protocol.trailing_data[0]
 
     async def _send(self, stream: anyio.abc.ByteStream, data: bytes) -> bool:
         """Send, giving up (False) on a client that stops reading for the idle timeout."""
@@ -390,9 +382,7 @@ class HttpServer:
         log.debug("HTTP client stopped reading; closing")
         return False
 
-    async def _send_and_close(
-        self, stream: anyio.abc.ByteStream, receiver: BufferedByteReceiveStream, data: bytes
-    ) -> None:
+    async def _send_and_close(self, stream: anyio.abc.ByteStream, data: bytes) -> None:
         """Send the last response, then half-close and drain briefly before the caller closes.
 
         Closing with unread request bytes makes the kernel send a reset, which can destroy the
@@ -408,28 +398,54 @@ class HttpServer:
         with anyio.move_on_after(LINGER_SECONDS):
             while drained < 16 * MAX_HEADER_BYTES:
                 try:
-                    drained += len(await receiver.receive())
+                    drained += len(await stream.receive())
                 except (anyio.EndOfStream, anyio.BrokenResourceError):
                     break
 
 
-def _parse_head(head: bytes) -> _Parsed:
-    """Parse a request line and headers (the head without its final CRLF CRLF); _Reject if malformed."""
-    request_line, *header_lines = head.split(b"\r\n")
-    parts = request_line.split(b" ")
-    if len(parts) != 3:
-        raise _Reject(HTTPStatus.BAD_REQUEST, "malformed request line")
-    method_b, target_b, version_b = parts
-    if not _TOKEN.fullmatch(method_b):
-        raise _Reject(HTTPStatus.BAD_REQUEST, "malformed method")
-    version = _VERSION.fullmatch(version_b)
-    if version is None:
-        raise _Reject(HTTPStatus.BAD_REQUEST, "malformed HTTP version")
-    if version[1] != b"1":
+async def _receive(stream: anyio.abc.ByteStream) -> bytes | None:
+    """The next bytes from the client, or None when it has closed its side."""
+    try:
+        return await stream.receive()
+    except anyio.EndOfStream:
+        return None
+
+
+async def _receive_head(
+    stream: anyio.abc.ByteStream, protocol: h11.Connection, pending: bytes
+) -> _Parsed | None:
+    """Feed h11 until a request head is complete; None if the client leaves first, _Reject if bad.
+
+    Empty lines before the request line are dropped (RFC 9112, section 2.2: a server should ignore
+    at least one); h11 would refuse them.
+    """
+    fed = 0
+    data: bytes | None = pending
+    while data is not None:
+        if not fed:
+            data = data.lstrip(b"\r\n")
+        if data:
+            # An empty receive_data() tells h11 the client closed; end of stream is handled here.
+            protocol.receive_data(data)
+            fed += len(data)
+        try:
+            event = protocol.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise _Reject(HTTPStatus(exc.error_status_hint), str(exc)) from None
+        if isinstance(event, h11.Request):
+            return _parse_request(event, head_bytes=fed - len(protocol.trailing_data[0]))
+        data = await _receive(stream)
+    return None
+
+
+def _parse_request(event: h11.Request, head_bytes: int) -> _Parsed:
+    """Our checks on a head h11 has parsed: size, version, framing and target; _Reject if they fail."""
+    # h11 bounds only a head still incomplete; one that arrived whole in a single read can be larger.
+    if head_bytes > MAX_HEADER_BYTES:
+        raise _Reject(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request head too large")
+    if not event.http_version.startswith(b"1."):
         raise _Reject(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.x is supported")
-    if not target_b or _BAD_TARGET_BYTE.search(target_b):
-        raise _Reject(HTTPStatus.BAD_REQUEST, "malformed request target")
-    target = target_b.decode("ascii")
+    target = event.target.decode("ascii")  # h11 admits only visible ASCII in a target
     if target.startswith("/") or target == "*":
         path, _, query = target.partition("?")
     elif "://" in target:
@@ -437,48 +453,31 @@ def _parse_head(head: bytes) -> _Parsed:
         path, query = split.path or "/", split.query
     else:
         raise _Reject(HTTPStatus.BAD_REQUEST, "malformed request target")
-
     headers: dict[str, str] = {}
-    for line in header_lines:
-        name_b, sep, value_b = line.partition(b":")
-        # A name with surrounding whitespace, or a folded continuation line, fails the token match.
-        if not sep or not _TOKEN.fullmatch(name_b):
-            raise _Reject(HTTPStatus.BAD_REQUEST, "malformed header line")
-        value_b = value_b.strip(b" \t")
-        if _BAD_VALUE_BYTE.search(value_b):
-            raise _Reject(HTTPStatus.BAD_REQUEST, "control character in a header value")
-        name = name_b.decode("ascii").lower()
+    for name_b, value_b in event.headers:  # names lower-cased, obsolete line folding unfolded by h11
+        name = name_b.decode("ascii")
         value = value_b.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-
-    has_body = "transfer-encoding" in headers
-    if "content-length" in headers:
-        length = headers["content-length"]
-        if not _DIGITS.fullmatch(length):
-            raise _Reject(HTTPStatus.BAD_REQUEST, "malformed Content-Length")
-        has_body = has_body or int(length) > 0
-    tokens = {token.strip().lower() for token in headers.get("connection", "").split(",")}
-    keep_alive = version[2] != b"0" and "close" not in tokens
-    request = Request(method_b.decode("ascii"), path, query, MappingProxyType(headers))
-    return _Parsed(request, keep_alive, has_body)
+    if "content-length" in headers and "transfer-encoding" in headers:
+        # RFC 9112, section 6.1: a sign of request smuggling; refusing it is allowed, serving it is not safe.
+        raise _Reject(HTTPStatus.BAD_REQUEST, "both Content-Length and Transfer-Encoding")
+    has_body = "transfer-encoding" in headers or int(headers.get("content-length", "0")) > 0
+    request = Request(event.method.decode("ascii"), path, query, MappingProxyType(headers))
+    return _Parsed(request, has_body)
 
 
-def _respond(
-    handler: Handler, request: Request, keep_alive: bool, extra_headers: tuple[tuple[str, str], ...] = ()
-) -> bytes:
-    """The response on the wire: 405 for other methods, else the handler's, or 500 if that fails."""
+def _respond(handler: Handler, request: Request) -> Response:
+    """405 for other methods, else the handler's response, or 500 if that fails."""
     if request.method not in ("GET", "HEAD"):
-        not_allowed = _error(HTTPStatus.METHOD_NOT_ALLOWED, headers=(("Allow", ALLOW),))
-        return _render(not_allowed, request, keep_alive=keep_alive, extra_headers=extra_headers)
+        return _error(HTTPStatus.METHOD_NOT_ALLOWED, headers=(("Allow", ALLOW),))
     try:
         response = handler(request)
         if not 200 <= response.status <= 599:
             raise ValueError(f"handler returned status {response.status}; only 200-599 are supported")
-        return _render(response, request, keep_alive=keep_alive, extra_headers=extra_headers)
+        return response
     except Exception:
         log.exception("HTTP handler failed on %s %s", request.method, request.path)
-        failed = _error(HTTPStatus.INTERNAL_SERVER_ERROR)
-        return _render(failed, request, keep_alive=keep_alive, extra_headers=extra_headers)
+        return _error(HTTPStatus.INTERNAL_SERVER_ERROR)
 
 
 def _error(status: HTTPStatus, detail: str = "", headers: tuple[tuple[str, str], ...] = ()) -> Response:
@@ -486,50 +485,57 @@ def _error(status: HTTPStatus, detail: str = "", headers: tuple[tuple[str, str],
     return Response(status.value, f"{text}\n".encode(), headers=headers)
 
 
-def _render_rejection(status: HTTPStatus, detail: str = "") -> bytes:
-    """An error for a request too broken to parse; the connection closes after it."""
-    return _render(_error(status, detail), keep_alive=False)
+def _render_rejection(protocol: h11.Connection, status: HTTPStatus, detail: str = "") -> bytes:
+    """An error for a request too broken to serve; the connection closes after it."""
+    return _render(protocol, _error(status, detail), close=True)
 
 
 def _render(
+    protocol: h11.Connection,
     response: Response,
     request: Request | None = None,
     *,
-    keep_alive: bool,
+    close: bool,
     extra_headers: tuple[tuple[str, str], ...] = (),
 ) -> bytes:
-    """The response as bytes on the wire: head, then the (possibly gzipped) body unless HEAD."""
+    """The response as bytes on the wire, framed by h11: head, then the (possibly gzipped) body unless HEAD.
+
+    h11 adds "Connection: close" itself when the request asked for it or was HTTP/1.0; `close` asks for
+    it when the server will not read on (a request body it did not read, a rejected request).
+    """
     body = response.body
-    extra: list[tuple[str, str]] = []
+    varying: list[tuple[bytes, bytes]] = []
     if len(body) > GZIP_MIN_BYTES:
         # The representation depends on Accept-Encoding whenever it is big enough to compress.
-        extra.append(("Vary", "Accept-Encoding"))
+        varying.append((b"Vary", b"Accept-Encoding"))
         if request is not None and _accepts_gzip(request.headers.get("accept-encoding")):
             # mtime=0: identical bodies give identical bytes, which keeps responses reproducible.
             body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
-            extra.append(("Content-Encoding", "gzip"))
-    try:
-        phrase = HTTPStatus(response.status).phrase
-    except ValueError:
-        phrase = ""
-    lines = [
-        f"HTTP/1.1 {response.status} {phrase}",
-        f"Content-Type: {response.content_type}",
-        f"Content-Length: {len(body)}",
-        f"Date: {formatdate(usegmt=True)}",
+            varying.append((b"Content-Encoding", b"gzip"))
+    headers = [
+        (b"Content-Type", response.content_type.encode("latin-1", errors="replace")),
+        (b"Content-Length", str(len(body)).encode("ascii")),
+        (b"Date", formatdate(usegmt=True).encode("ascii")),
+        *varying,
     ]
-    lines.extend(f"{name}: {value}" for name, value in extra)
     for name, value in (*response.headers, *extra_headers):
+        name_b, value_b = name.encode("latin-1", errors="replace"), value.encode("latin-1", errors="replace")
         if name.lower() in _FRAMING_HEADERS:
             continue
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-            log.error("dropping response header %r with a line break in it", name)
+        if not _TOKEN.fullmatch(name_b) or _BAD_VALUE_BYTE.search(value_b):
+            log.error("dropping response header %r: not a valid HTTP header", name)
             continue
-        lines.append(f"{name}: {value}")
-    if not keep_alive:
-        lines.append("Connection: close")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
-    return head if request is not None and request.method == "HEAD" else head + body
+        headers.append((name_b, value_b))
+    if close:
+        headers.append((b"Connection", b"close"))
+    reason = _REASONS.get(response.status, b"")
+    head = protocol.send(h11.Response(status_code=response.status, headers=headers, reason=reason))
+    if request is not None and request.method == "HEAD":
+        body = b""  # h11 frames a HEAD response with the GET's Content-Length and no body
+    elif body:
+        protocol.send(h11.Data(data=body))
+    protocol.send(h11.EndOfMessage())
+    return (head or b"") + body
 
 
 def peer_of(stream: anyio.abc.ByteStream) -> str:
