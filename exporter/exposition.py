@@ -2,8 +2,9 @@
 
 One read of `store.current` per scrape, so a scrape never mixes two reports. A collector that raises
 costs only its own families and shows as `neuron_exporter_collector_success{collector} 0`. The text
-format is written by our families directly (fast path); OpenMetrics, and the process/Python metrics,
-go through prometheus_client.
+format, OpenMetrics under the legacy-name escapings, and the process/Python metrics are written by our
+own writers (fast path); other escapings, and any process metric they cannot write, go through
+prometheus_client.
 
 The device part of a body depends on nothing but the State, which is immutable and replaced whole per
 report, so it is rendered once per (state, format) and reused by every scrape until the next report;
@@ -159,7 +160,8 @@ class Exposition:
             device = self.device_part("text", CONTENT_TYPE_PLAIN_0_0_4, _text)
             body = device.body + _text(self.collector.self_families(device.success))
         if self.process is not None:
-            body += generate_latest(self.process)
+            ours, theirs = _split_process(self.process.collect())
+            body += _text(ours) + generate_latest(_Metrics(theirs))
         return body
 
     def openmetrics(self, encoder: Encoder, content_type: str) -> bytes:
@@ -186,7 +188,8 @@ class Exposition:
         own = self.collector.self_families(device.success)
         process: list[Metric] = list(self.process.collect()) if self.process is not None else []
         if fast:
-            return device.body + _openmetrics(own) + encoder(_Metrics(process))
+            ours, theirs = _split_process(process)
+            return device.body + _openmetrics([*own, *ours]) + encoder(_Metrics(theirs))
         live = [family.to_metric() for family in own] + process
         return device.body + encoder(_Metrics(live))
 
@@ -209,6 +212,24 @@ def _escaping(content_type: str) -> str:
         if key == "escaping":
             return value
     return "underscores"
+
+
+def _split_process(metrics: Iterable[Metric]) -> tuple[list[Family], list[Metric]]:
+    """Process and Python metrics our writers can write (as Families, in order), and those they cannot.
+
+    prometheus_client's encoders spend about 0.1 ms per scrape on these dozen families; ours a tenth.
+    The ones left to prometheus_client are written after ours, so the order holds when there are none
+    (there are none from its own process, platform and GC collectors today; tested).
+    """
+    ours: list[Family] = []
+    theirs: list[Metric] = []
+    for metric in metrics:
+        family = Family.of_metric(metric) if not theirs else None
+        if family is None:
+            theirs.append(metric)
+        else:
+            ours.append(family)
+    return ours, theirs
 
 
 def _openmetrics(families: Iterable[Family]) -> bytes:

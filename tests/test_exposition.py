@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import choose_encoder, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from exporter.collectors import COLLECTORS
@@ -104,6 +106,43 @@ def test_openmetrics_bodies_match_prometheus_client(accept: str, report: Path) -
     reference = encoder(Registry([f.to_metric() for f in [*families, *collector.self_families(success)]]))  # type: ignore[arg-type]
     assert content_type == expected_type
     assert body == reference
+
+
+def process_metrics() -> list[Metric]:
+    """What the daemon's process, platform and GC collectors give, collected once (values move)."""
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return list(registry.collect())
+
+
+def test_our_writers_take_every_process_metric() -> None:
+    assert all(Family.of_metric(metric) is not None for metric in process_metrics())
+
+
+@pytest.mark.parametrize(
+    "accept", [None, PROMETHEUS_ACCEPT, "application/openmetrics-text;version=1.0.0;escaping=dots"]
+)
+@pytest.mark.parametrize("with_unit", [False, True], ids=["plain", "with-unit"])
+def test_process_metrics_match_prometheus_client(accept: str | None, with_unit: bool) -> None:
+    """Bodies with the process part, written by our writers as far as they can (a metric with a unit
+    and all after it go to prometheus_client), are exactly prometheus_client's."""
+    metrics = process_metrics()
+    if with_unit:
+        metrics.insert(3, GaugeMetricFamily("x_seconds", "with a unit", value=1.5, unit="seconds"))
+    store = Store(State())
+    ingestor = Ingestor(store, Health(stale_after=None, replay=True))
+    for line in SIM_REPORTS[0].read_bytes().splitlines():
+        ingestor.on_line(line)
+    collector = NeuronCollector(store, ingestor.health, [cls(Options()) for cls in COLLECTORS])
+    exposition = Exposition(collector, process_metrics=True)
+    exposition.process = Registry(metrics)  # type: ignore[assignment]
+    body, _ = exposition.render(accept)
+    encoder, _ = choose_encoder(accept or "")
+    families, success = collector.device_families(store.current)
+    ours = [f.to_metric() for f in [*families, *collector.self_families(success)]]
+    assert body == encoder(Registry([*ours, *metrics]))  # type: ignore[arg-type]
 
 
 class Counting(Collector):

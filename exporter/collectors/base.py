@@ -62,6 +62,26 @@ class Family:
         """Append one sample; `labels` must not be changed afterwards (it is kept, not copied)."""
         self.samples.append((labels, value))
 
+    @classmethod
+    def of_metric(cls, metric: Metric) -> Family | None:
+        """A prometheus_client Metric (the process and Python metrics) as a Family for the fast
+        writers, or None if it has what they do not write: a unit, other sample names (a counter's
+        `_created`), timestamps or exemplars, or a type other than gauge and counter."""
+        kind: Kind
+        if metric.type == "gauge":
+            kind, name = "gauge", metric.name
+        elif metric.type == "counter":
+            kind, name = "counter", f"{metric.name}_total"
+        else:
+            return None
+        if metric.unit:
+            return None
+        if any(s.name != name or s.timestamp is not None or s.exemplar is not None for s in metric.samples):
+            return None
+        family = cls(MetricSpec(name, kind, metric.documentation, (), "prometheus_client"))
+        family.samples = [(sample.labels, sample.value) for sample in metric.samples]
+        return family
+
     def to_metric(self) -> Metric:
         """The family as a prometheus_client Metric (for OpenMetrics)."""
         metric = Metric(self._base_name(), self.help, self.type)
