@@ -4,7 +4,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := $(VENV)/bin
 
-.PHONY: install tools demo test lint docs bench dashboards alerts manifests
+.PHONY: install tools demo test lint docs bench dashboards alerts manifests protos
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ alerts: install
 # ConfigMap, neuron-monitor config); run after `make alerts` or `make dashboards`.
 manifests: install
 	$(BIN)/python -m deploy.kubernetes.generate
+
+# The kubelet PodResources messages, generated from exporter/sources/kubelet/podresources.proto.
+protos: install
+	$(BIN)/python -m exporter.sources.kubelet.generate
 
 bench: install
 	$(BIN)/python bench/run.py --write bench/README.md
