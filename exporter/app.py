@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from functools import partial
 
 import anyio
+import anyio.abc
 
 from exporter.collectors import COLLECTORS, Collector, Options
 from exporter.exposition import Exposition, NeuronCollector, Store
@@ -54,6 +55,7 @@ def make_collectors(settings: Settings) -> list[Collector]:
         per_vcpu=settings.per_vcpu,
         fixed_price=settings.fixed_price,
         prices=settings.prices,
+        node_name=settings.node_name,
     )
     return [cls(options) for cls in table if cls.name in settings.collectors]
 
@@ -110,6 +112,37 @@ class App:
             while chunk := await stream.read(READ_CHUNK):
                 deliver(framer.feed(chunk), self.ingestor)
         deliver(framer.flush(), self.ingestor)
+
+    async def attribute_pods(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Keep the kubelet's pod mapping in the state (--kubernetes), whatever the report source."""
+        # Imported only when used: grpcio and protobuf cost several MiB of memory.
+        from exporter.sources.kubelet.client import PodResourcesClient
+        from exporter.sources.kubelet.refresher import Refresher
+
+        settings = self.settings
+        client = PodResourcesClient(
+            settings.pod_resources_socket,
+            timeout=settings.kubernetes_timeout,
+            reconnect_backoff=settings.kubernetes_refresh,
+        )
+        refresher = Refresher(
+            client,
+            self.store,
+            self.health,
+            interval=settings.kubernetes_refresh,
+            keep_for=settings.kubernetes_keep,
+        )
+        log.info(
+            "pod attribution from the kubelet at %s, every %g s",
+            settings.pod_resources_socket,
+            settings.kubernetes_refresh,
+        )
+        try:
+            await refresher.run(task_status=task_status)
+        finally:
+            client.close()
 
     def reload(self) -> None:
         """SIGHUP: re-read and validate the config; restart the child with it, or keep the old one."""
@@ -180,6 +213,8 @@ async def run(settings: Settings) -> int:
     async with anyio.create_task_group() as tg:
         tg.start_soon(app.watch_signals, tg.cancel_scope)
         await tg.start(partial(server.serve, app.handle, guard=guard))
+        if settings.kubernetes:
+            await tg.start(app.attribute_pods)
         if settings.input is not None:
             follower = Follower(settings.input, app.ingestor, max_line_bytes=settings.max_line_bytes)
             await tg.start(follower.run)

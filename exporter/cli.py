@@ -16,8 +16,14 @@ import anyio
 from exporter import __version__
 from exporter.collectors import COLLECTORS
 from exporter.prices import Price, PriceBook, PriceError, fixed_price, load_prices
-from exporter.settings import DEFAULT_MAX_LINE_BYTES, Settings
-from exporter.sources.monconfig import DEFAULT_PERIOD, ConfigError, MonitorConfig, load_monitor_config
+from exporter.settings import DEFAULT_MAX_LINE_BYTES, DEFAULT_POD_RESOURCES_SOCKET, Settings
+from exporter.sources.monconfig import (
+    DEFAULT_PERIOD,
+    ConfigError,
+    MonitorConfig,
+    load_monitor_config,
+    parse_period,
+)
 
 FALLBACK_MONITOR = "/opt/aws/neuron/bin/neuron-monitor"
 SHAPES = ("inf1.xlarge", "inf2.48xlarge", "trn1.2xlarge", "trn1.32xlarge", "trn2.48xlarge")
@@ -134,6 +140,50 @@ def build_parser() -> argparse.ArgumentParser:
         "(examples/prices.json); the node's figure is picked by what neuron-monitor reports",
     )
     parser.add_argument(
+        "--kubernetes",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="pod attribution from the kubelet's PodResources API: namespace, pod and container on "
+        "per-core and per-runtime series (default: on when the socket exists)",
+    )
+    parser.add_argument(
+        "--kubernetes.pod-resources-socket",
+        dest="pod_resources_socket",
+        type=Path,
+        default=DEFAULT_POD_RESOURCES_SOCKET,
+        metavar="PATH",
+        help=f"the kubelet's PodResources socket (default {DEFAULT_POD_RESOURCES_SOCKET})",
+    )
+    parser.add_argument(
+        "--kubernetes.refresh-interval",
+        dest="kubernetes_refresh",
+        default="10s",
+        metavar="DURATION",
+        help="how often the pod mapping is asked for (default 10s)",
+    )
+    parser.add_argument(
+        "--kubernetes.timeout",
+        dest="kubernetes_timeout",
+        default="2s",
+        metavar="DURATION",
+        help="how long one answer from the kubelet may take (default 2s)",
+    )
+    parser.add_argument(
+        "--kubernetes.keep-mapping",
+        dest="kubernetes_keep",
+        default="60s",
+        metavar="DURATION",
+        help="how long the last good pod mapping is used while the kubelet gives no good answer (default 60s)",
+    )
+    parser.add_argument(
+        "--kubernetes.node-name",
+        dest="node_name",
+        default=os.environ.get("NODE_NAME") or None,
+        metavar="NAME",
+        help="the node's name, exported as neuron_kubernetes_node_info (default: $NODE_NAME, which the "
+        "DaemonSet sets from the downward API)",
+    )
+    parser.add_argument(
         "--max-line-bytes",
         type=int,
         default=DEFAULT_MAX_LINE_BYTES,
@@ -231,6 +281,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     fixed_price, prices = _prices(args)
     if args.max_connections < 1:
         raise UsageError("--web.max-connections must be at least 1")
+    refresh, timeout, keep = (
+        _duration(flag, value)
+        for flag, value in (
+            ("--kubernetes.refresh-interval", args.kubernetes_refresh),
+            ("--kubernetes.timeout", args.kubernetes_timeout),
+            ("--kubernetes.keep-mapping", args.kubernetes_keep),
+        )
+    )
+    kubernetes = args.kubernetes if args.kubernetes is not None else args.pod_resources_socket.is_socket()
     return Settings(
         monitor_config=config,
         monitor_argv=argv,
@@ -251,7 +310,21 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         stale_periods=args.stale_periods,
         hang_periods=args.hang_periods,
         log_level=args.log_level,
+        kubernetes=kubernetes,
+        pod_resources_socket=args.pod_resources_socket,
+        kubernetes_refresh=refresh,
+        kubernetes_timeout=timeout,
+        kubernetes_keep=keep,
+        node_name=args.node_name,
     )
+
+
+def _duration(flag: str, text: str) -> float:
+    """A flag's duration ("10s", "1m", "0.5s") in seconds; UsageError if it is not one."""
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {str(exc).replace('period', 'duration', 1)}") from None
 
 
 def _prices(args: argparse.Namespace) -> tuple[Price | None, PriceBook | None]:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from exporter.collectors import COLLECTORS, Collector
+from exporter.collectors.base import OWNER_LABELS
 from exporter.collectors.self import SPECS as SELF_SPECS
 
 
@@ -41,6 +42,10 @@ def metric_table(collectors: Iterable[type[Collector]]) -> str:
         default = "" if collector.default_enabled else " (off by default)"
         for spec in collector.specs:
             labels = ", ".join(f"`{label}`" for label in spec.labels)
+            if collector.owner_labelled(spec):
+                labels += (
+                    " (+ " + ", ".join(f"`{label}`" for label in OWNER_LABELS) + " with pod attribution)"
+                )
             rows.append(
                 f"| `{spec.name}` | {spec.kind} | {labels} | `{_cell(spec.source)}` | {collector.name}{default} |"
             )

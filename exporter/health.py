@@ -13,6 +13,20 @@ from dataclasses import dataclass, field
 
 BAD_LINE_REASONS = ("too_long", "not_json", "schema")
 """Why a whole line is dropped: over the length bound, undecodable, or not a report object."""
+KUBELET_RESULTS = ("success", "timeout", "unavailable", "invalid", "error")
+"""How a PodResources refresh ended: an answer; no answer within the timeout; no kubelet listening
+(or not gRPC); an answer that is not a ListPodResourcesResponse; any other gRPC error."""
+
+
+@dataclass
+class KubeletHealth:
+    """The PodResources refresher's record (only with pod attribution on)."""
+
+    refreshes: Counter[str] = field(default_factory=Counter)
+    mapping_time: float | None = None
+    """When the mapping in use was fetched (Health.clock); None while none is in use."""
+    unparsed_ids: int = 0
+    """Neuron device IDs in that answer that are not indices."""
 
 
 @dataclass
@@ -38,6 +52,8 @@ class Health:
     """HTTP connections the server cut, by reason (http.SHED_REASONS)."""
     rejection_reasons: tuple[str, ...] = ()
     """The reasons the current web config can reject for, exported from 0."""
+    kubelet: KubeletHealth | None = None
+    """None without pod attribution from the kubelet."""
 
     def fresh(self) -> bool:
         """A report arrived, and recently enough (within `stale_after`)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from exporter.prices import Price, PriceBook
 from exporter.sources.monconfig import MonitorConfig
 
+DEFAULT_POD_RESOURCES_SOCKET = Path("/var/lib/kubelet/pod-resources/kubelet.sock")
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
 """A trn2.48xlarge report with 64 runtimes and their models is a few MB; 64 MiB bounds memory per line."""
 
@@ -36,6 +37,15 @@ class Settings:
     stale_periods: float = 3.0
     hang_periods: float = 10.0
     log_level: str = "info"
+    kubernetes: bool = False
+    """Pod attribution from the kubelet's PodResources API at `pod_resources_socket`."""
+    pod_resources_socket: Path = DEFAULT_POD_RESOURCES_SOCKET
+    kubernetes_refresh: float = 10.0
+    kubernetes_timeout: float = 2.0
+    kubernetes_keep: float = 60.0
+    """Seconds the last good pod mapping is used while the kubelet gives no good answer."""
+    node_name: str | None = None
+    """The Kubernetes node (NODE_NAME from the downward API), for neuron_kubernetes_node_info."""
 
     @property
     def stale_after(self) -> float | None:

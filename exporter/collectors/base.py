@@ -23,6 +23,9 @@ from exporter.prices import Price, PriceBook
 
 Kind = Literal["gauge", "counter", "info"]
 
+OWNER_LABELS = ("container", "namespace", "pod")
+"""Added to a per-core or per-runtime series when the kubelet names the container holding it."""
+
 
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
@@ -37,6 +40,11 @@ class MetricSpec:
     def family(self) -> Family:
         """A new, empty family for one scrape."""
         return Family(self)
+
+    @property
+    def attributable(self) -> bool:
+        """Whether its series may carry OWNER_LABELS: those of one NeuronCore or one runtime."""
+        return "neuroncore" in self.labels or "runtime_tag" in self.labels
 
 
 class Family:
@@ -195,6 +203,8 @@ class Options:
     """--instance-hourly-cost, for whatever instance this is."""
     prices: PriceBook | None = None
     """--instance-prices, looked up by the reported instance type and region."""
+    node_name: str | None = None
+    """The Kubernetes node this runs on (--kubernetes.node-name, $NODE_NAME)."""
 
 
 class Collector(ABC):
@@ -204,6 +214,9 @@ class Collector(ABC):
     default_enabled: ClassVar[bool] = True
     description: ClassVar[str]
     specs: ClassVar[tuple[MetricSpec, ...]]
+    attributed: ClassVar[bool] = True
+    """Whether its per-core and per-runtime series get OWNER_LABELS (not for series that already name
+    a pod, nor for AWS's names)."""
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -212,11 +225,47 @@ class Collector(ABC):
     def fill(self, state: State, families: Mapping[str, Family]) -> None:
         """Add this scrape's samples to the families, keyed by metric name."""
 
+    @classmethod
+    def owner_labelled(cls, spec: MetricSpec) -> bool:
+        """Whether `spec`'s series carry OWNER_LABELS where the kubelet names the owner."""
+        return cls.attributed and spec.attributable
+
     def collect(self, state: State) -> list[Family]:
         """Fresh families for this scrape; empty ones are left out."""
         families = {spec.name: spec.family() for spec in self.specs}
         self.fill(state, families)
-        return [family for family in families.values() if family.samples]
+        out = [family for family in families.values() if family.samples]
+        if self.attributed and state.attribution is not None:
+            add_owner_labels(out, state)
+        return out
+
+
+def add_owner_labels(families: list[Family], state: State) -> None:
+    """Give each sample of one NeuronCore, else of one runtime, its owner's OWNER_LABELS.
+
+    A core's owner is the container the kubelet granted it to; a runtime's is the one container
+    holding all of its cores that anyone holds. Where there is none, or several, the sample is left
+    as it is, so a series never changes its labels by a guess.
+    """
+    attribution = state.attribution
+    assert attribution is not None
+    by_core = {
+        str(core): owners[0].labels() for core, owners in attribution.cores.items() if len(owners) == 1
+    }
+    by_runtime: dict[str, dict[str, str]] = {}
+    for runtime in state.runtimes.values():
+        owner = attribution.owner_of(runtime.cores)
+        if owner is not None:
+            by_runtime[runtime.tag] = owner.labels()
+    if not by_core and not by_runtime:
+        return
+    for family in families:
+        samples = family.samples
+        for position, (labels, value) in enumerate(samples):
+            core = labels.get("neuroncore")
+            extra = by_core.get(core) if core is not None else by_runtime.get(labels.get("runtime_tag", ""))
+            if extra is not None:
+                samples[position] = ({**labels, **extra}, value)
 
 
 def percentile_rank(key: str) -> float | None:

@@ -83,6 +83,13 @@ class InfoCollector(Collector):
             ("runtime_tag", "pid"),
             "neuron_runtime_data[].neuron_runtime_tag, .pid",
         ),
+        MetricSpec(
+            "neuron_kubernetes_node_info",
+            "info",
+            "The Kubernetes node this exporter runs on (--kubernetes.node-name, default $NODE_NAME); always 1.",
+            ("node",),
+            "-",
+        ),
     )
 
     def fill(self, state: State, families: Mapping[str, Family]) -> None:
@@ -108,6 +115,8 @@ class InfoCollector(Collector):
             ):
                 if value is not None:
                     families[name].add({}, value)
+        if self.options.node_name:
+            families["neuron_kubernetes_node_info"].add({"node": self.options.node_name}, 1)
         runtime_info = families["neuron_runtime_info"]
         for runtime in state.sorted_runtimes():
             # One series per process: workers that share a tag are told apart here, and only here.

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from exporter import __version__
 from exporter.collectors.base import Family, MetricSpec
-from exporter.health import BAD_LINE_REASONS, Health
+from exporter.health import BAD_LINE_REASONS, KUBELET_RESULTS, Health, KubeletHealth
 
 SPECS = (
     MetricSpec("neuron_exporter_build_info", "info", "neuron-exporter build; always 1.", ("version",), "-"),
@@ -102,6 +102,29 @@ SPECS = (
         "-",
     ),
     MetricSpec(
+        "neuron_exporter_kubelet_refreshes_total",
+        "counter",
+        "Requests to the kubelet's PodResources List, by result (success, timeout, unavailable, "
+        "invalid, error). Only with pod attribution on.",
+        ("result",),
+        "-",
+    ),
+    MetricSpec(
+        "neuron_exporter_kubelet_mapping_age_seconds",
+        "gauge",
+        "Age of the kubelet's pod mapping in use; absent while none is (never fetched, or expired "
+        "after --kubernetes.keep-mapping without a good answer).",
+        (),
+        "-",
+    ),
+    MetricSpec(
+        "neuron_exporter_kubelet_unparsed_device_ids",
+        "gauge",
+        "Neuron device IDs in the kubelet's last good answer that are not core or device indices (ignored).",
+        (),
+        "-",
+    ),
+    MetricSpec(
         "neuron_exporter_collector_success",
         "gauge",
         "1 if the collector rendered without error on this scrape.",
@@ -127,6 +150,8 @@ def fill_self(health: Health, success: Mapping[str, bool], families: Mapping[str
     _add_counts(families["neuron_exporter_http_connections_cut_total"], health.http_cut.items(), "reason")
     if health.web_config_loaded is not None:
         _fill_web(health, families)
+    if health.kubelet is not None:
+        _fill_kubelet(health.kubelet, health.clock(), families)
     for name in sorted(success):
         families["neuron_exporter_collector_success"].add({"collector": name}, 1 if success[name] else 0)
 
@@ -140,6 +165,14 @@ def _fill_web(health: Health, families: Mapping[str, Family]) -> None:
         families["neuron_exporter_web_config_reloads_total"].add(
             {"result": result}, health.web_config_reloads[result]
         )
+
+
+def _fill_kubelet(kubelet: KubeletHealth, now: float, families: Mapping[str, Family]) -> None:
+    for result in KUBELET_RESULTS:
+        families["neuron_exporter_kubelet_refreshes_total"].add({"result": result}, kubelet.refreshes[result])
+    if kubelet.mapping_time is not None:
+        families["neuron_exporter_kubelet_mapping_age_seconds"].add({}, max(0.0, now - kubelet.mapping_time))
+        families["neuron_exporter_kubelet_unparsed_device_ids"].add({}, kubelet.unparsed_ids)
 
 
 def _add_counts(family: Family, counts: Iterable[tuple[str, int]], label: str = "group") -> None:

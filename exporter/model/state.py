@@ -9,8 +9,9 @@ as counts per period, and advance() sums them into totals that never decrease wh
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from exporter.model.attribution import Allocations, Attribution, attribute
 from exporter.model.merge import merge_groups
 from exporter.model.report import Report, RuntimeReport
 from exporter.model.schema import (
@@ -80,6 +81,10 @@ class State:
     context_switches_total: float | None = None
     retired: Mapping[str, Totals] = field(default_factory=dict)
     reports: int = 0
+    allocations: Allocations | None = None
+    """The kubelet's last good answer (None: no kubelet, or its mapping expired)."""
+    attribution: Attribution | None = None
+    """`allocations` expanded to cores with the current cores per device."""
 
     def cores_per_device(self) -> int | None:
         """`neuroncore_per_device_count` of the last hardware info, None while unknown (or 0)."""
@@ -254,6 +259,19 @@ def _context_switches(state: State, vcpu: Group | None) -> float | None:
     return (state.context_switches_total or 0.0) + vcpu.context_switch_count
 
 
+def with_allocations(state: State, allocations: Allocations | None) -> State:
+    """The state with a new kubelet answer (or none): what the PodResources refresher swaps in."""
+    attribution = None if allocations is None else attribute(allocations, state.cores_per_device())
+    return replace(state, allocations=allocations, attribution=attribution)
+
+
+def _attribution(state: State, per_device: int | None) -> Attribution | None:
+    """The previous attribution, unless the cores per device it was expanded with changed."""
+    if state.allocations is None or per_device == state.cores_per_device():
+        return state.attribution
+    return attribute(state.allocations, per_device)
+
+
 def advance(state: State, report: Report) -> State:
     """The state after one report. Pure: no clock, no I/O, the previous state is not modified."""
     runtimes = state.runtimes
@@ -287,4 +305,6 @@ def advance(state: State, report: Report) -> State:
         context_switches_total=_context_switches(state, report.system.get("vcpu_usage")),
         retired=retired,
         reports=state.reports + 1,
+        allocations=state.allocations,
+        attribution=_attribution(state, per_device),
     )

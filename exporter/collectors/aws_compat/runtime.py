@@ -26,6 +26,7 @@ class AwsNeuronCoreCountersCollector(Collector):
     """`neuroncore_utilization_ratio` for every core each runtime lists."""
 
     name = "neuroncore_counters"
+    attributed = False  # AWS's names keep AWS's label sets
     description = "NeuronCore utilization (AWS names)"
     specs = (
         MetricSpec(
@@ -55,6 +56,7 @@ class AwsExecutionStatsCollector(Collector):
     """Execution outcome and error counters, total latency percentiles."""
 
     name = "execution_stats"
+    attributed = False  # AWS's names keep AWS's label sets
     description = "execution outcomes and errors (counters), latency percentiles (AWS names)"
     specs = (
         MetricSpec(
@@ -107,6 +109,7 @@ class AwsMemoryUsedCollector(Collector):
     """Runtime host/device memory and the per-NeuronCore breakdown, one gauge per category."""
 
     name = "memory_used"
+    attributed = False  # AWS's names keep AWS's label sets
     description = "runtime memory and per-NeuronCore memory by category (AWS names)"
     specs = (
         MetricSpec(
@@ -161,6 +164,7 @@ class AwsRuntimeVcpuUsageCollector(Collector):
     """`neuron_runtime_vcpu_usage_ratio` by usage_type user and system."""
 
     name = "neuron_runtime_vcpu_usage"
+    attributed = False  # AWS's names keep AWS's label sets
     description = "runtime vCPU usage (AWS names)"
     specs = (
         MetricSpec(

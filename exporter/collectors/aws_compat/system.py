@@ -42,6 +42,7 @@ class AwsInfoCollector(Collector):
     """`instance_info` and `neuron_hardware_info`, gauges fixed at 1."""
 
     name = "info"
+    attributed = False  # AWS's names keep AWS's label sets
     description = "instance_info and neuron_hardware_info"
     specs = (
         MetricSpec("instance_info", "info", "EC2 instance information", INSTANCE, "instance_info.*"),
@@ -76,6 +77,7 @@ class AwsVcpuUsageCollector(Collector):
     """Host vCPU count and usage folded into user and system."""
 
     name = "vcpu_usage"
+    attributed = False  # AWS's names keep AWS's label sets
     description = "host vCPU count and usage (AWS names)"
     specs = (
         MetricSpec("system_vcpu_count", "gauge", "System vCPU count", INSTANCE, "len(vcpu_usage.usage_data)"),
@@ -106,6 +108,7 @@ class AwsMemoryInfoCollector(Collector):
     """Host memory and swap, total and used."""
 
     name = "memory_info"
+    attributed = False  # AWS's names keep AWS's label sets
     description = "host memory and swap (AWS names)"
     specs = tuple(
         MetricSpec(name, "gauge", help_text, INSTANCE, f"memory_info.{field}")
@@ -128,6 +131,7 @@ class AwsHwCountersCollector(Collector):
     """`hardware_ecc_events_total` per device for the script's four event types."""
 
     name = "neuron_hw_counters"
+    attributed = False  # AWS's names keep AWS's label sets
     description = "device ECC events (counters, AWS names)"
     specs = (
         MetricSpec(
