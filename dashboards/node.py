@@ -25,22 +25,28 @@ from dashboards.common import (
 )
 from exporter.catalog import metric
 
-UTILIZATION = metric("neuron_neuroncore_utilization_ratio", "neuroncore", "runtime_tag")
-FLOPS = metric("neuron_neuroncore_flops", "neuroncore", "runtime_tag")
-PHYSICAL = metric("neuron_neuroncore_physical_utilization_ratio", "physical_neuroncore", "runtime_tag")
+UTILIZATION = metric("neuron_neuroncore_utilization_ratio", "neuroncore", "runtime_tag", "namespace", "pod")
+FLOPS = metric("neuron_neuroncore_flops", "neuroncore", "runtime_tag", "namespace", "pod")
+PHYSICAL = metric(
+    "neuron_neuroncore_physical_utilization_ratio", "physical_neuroncore", "runtime_tag", "namespace", "pod"
+)
 UNMEASURED = metric("neuron_exporter_unmeasured_neuroncores")
-STATUS = metric("neuron_execution_status_total", "runtime_tag", "status")
-ERRORS = metric("neuron_execution_errors_total", "error_type", "runtime_tag")
-LATENCY = metric("neuron_execution_latency_seconds", "percentile", "runtime_tag")
-DEVICE_LATENCY = metric("neuron_execution_device_latency_seconds", "percentile", "runtime_tag")
-CORE_MEMORY = metric("neuron_neuroncore_memory_used_bytes", "category", "neuroncore", "runtime_tag")
-RUNTIME_MEMORY = metric("neuron_runtime_memory_used_bytes", "location", "runtime_tag")
+STATUS = metric("neuron_execution_status_total", "runtime_tag", "status", "namespace", "pod")
+ERRORS = metric("neuron_execution_errors_total", "error_type", "runtime_tag", "namespace", "pod")
+LATENCY = metric("neuron_execution_latency_seconds", "percentile", "runtime_tag", "namespace", "pod")
+DEVICE_LATENCY = metric(
+    "neuron_execution_device_latency_seconds", "percentile", "runtime_tag", "namespace", "pod"
+)
+CORE_MEMORY = metric(
+    "neuron_neuroncore_memory_used_bytes", "category", "neuroncore", "runtime_tag", "namespace", "pod"
+)
+RUNTIME_MEMORY = metric("neuron_runtime_memory_used_bytes", "location", "runtime_tag", "namespace", "pod")
 HOST_USED = metric("neuron_system_memory_used_bytes")
 HOST_TOTAL = metric("neuron_system_memory_total_bytes")
-RUNTIME_VCPU = metric("neuron_runtime_vcpu_usage_ratio", "mode", "runtime_tag")
+RUNTIME_VCPU = metric("neuron_runtime_vcpu_usage_ratio", "mode", "runtime_tag", "namespace", "pod")
 SYSTEM_VCPU = metric("neuron_system_vcpu_average_usage_ratio", "mode")
-LOADED = metric("neuron_runtime_loaded_models", "runtime_tag")
-RUNNING = metric("neuron_runtime_running_models", "runtime_tag")
+LOADED = metric("neuron_runtime_loaded_models", "runtime_tag", "namespace", "pod")
+RUNNING = metric("neuron_runtime_running_models", "runtime_tag", "namespace", "pod")
 ECC = metric("neuron_device_ecc_events_total", "event_type", "neuron_device")
 MONITOR_UP = metric("neuron_monitor_up")
 LAST_REPORT = metric("neuron_exporter_last_report_timestamp_seconds")
@@ -49,6 +55,9 @@ BAD_LINES = metric("neuron_exporter_bad_lines_total", "reason")
 INVALID = metric("neuron_exporter_invalid_groups_total", "group")
 MONITOR_ERRORS = metric("neuron_exporter_monitor_errors_total", "group")
 P50_P99 = 'percentile=~"p50|p99"'
+WORKLOAD = f'{RUNTIME},namespace=~"$namespace",pod=~"$pod"'
+"""Per-core and per-runtime selector: their series carry namespace and pod under pod attribution
+(from the kubelet); without it the labels are absent, which "All" (.*) still matches."""
 
 
 def build() -> g.Dashboard:
@@ -59,7 +68,7 @@ def build() -> g.Dashboard:
             title="Utilization per NeuronCore",
             description="Each core's utilization over time, with the runtime that holds it; cores nobody holds show 0.",
             dataSource=DATASOURCE,
-            targets=[target(f"{UTILIZATION}{{{RUNTIME}}}", "nc{{neuroncore}} {{runtime_tag}}")],
+            targets=[target(f"{UTILIZATION}{{{WORKLOAD}}}", "nc{{neuroncore}} {{runtime_tag}}")],
             thresholds=steps(("transparent", None), (GREEN, 0.01), (YELLOW, 0.5), (RED, 0.9)),
             extraJson={"fieldConfig": {"defaults": {"unit": "percentunit", "min": 0, "max": 1}}},
             showValue="never",
@@ -71,7 +80,7 @@ def build() -> g.Dashboard:
         timeseries(
             "Floating point operations per second",
             "neuron-monitor's flops per NeuronCore over the last period.",
-            ((f"{FLOPS}{{{RUNTIME}}}", "nc{{neuroncore}} {{runtime_tag}}"),),
+            ((f"{FLOPS}{{{WORKLOAD}}}", "nc{{neuroncore}} {{runtime_tag}}"),),
             "short",
         ),
         8,
@@ -80,7 +89,7 @@ def build() -> g.Dashboard:
         timeseries(
             "Physical core utilization (trn2)",
             "On trn2 with LNC=2 each logical NeuronCore is two physical cores; an imbalance shows here.",
-            ((f"{PHYSICAL}{{{RUNTIME}}}", "nc{{neuroncore}}/{{physical_neuroncore}} {{runtime_tag}}"),),
+            ((f"{PHYSICAL}{{{WORKLOAD}}}", "nc{{neuroncore}}/{{physical_neuroncore}} {{runtime_tag}}"),),
             "percentunit",
         ),
         8,
@@ -102,7 +111,7 @@ def build() -> g.Dashboard:
             "Executions that completed cleanly, per second.",
             (
                 (
-                    f'sum by (instance, runtime_tag) (rate({STATUS}{{{RUNTIME},status="completed"}}[{RATE}]))',
+                    f'sum by (instance, runtime_tag) (rate({STATUS}{{{WORKLOAD},status="completed"}}[{RATE}]))',
                     "{{runtime_tag}}",
                 ),
             ),
@@ -116,7 +125,7 @@ def build() -> g.Dashboard:
             "Executions that did not complete cleanly, by outcome: with errors, timed out, bad input, rejected.",
             (
                 (
-                    f'sum by (runtime_tag, status) (rate({STATUS}{{{RUNTIME},status!="completed"}}[{RATE}]))',
+                    f'sum by (runtime_tag, status) (rate({STATUS}{{{WORKLOAD},status!="completed"}}[{RATE}]))',
                     "{{runtime_tag}} {{status}}",
                 ),
             ),
@@ -130,7 +139,7 @@ def build() -> g.Dashboard:
             "neuron-monitor's error counts by type (generic, numerical, transient, model, runtime, hardware).",
             (
                 (
-                    f"sum by (runtime_tag, error_type) (rate({ERRORS}{{{RUNTIME}}}[{RATE}]))",
+                    f"sum by (runtime_tag, error_type) (rate({ERRORS}{{{WORKLOAD}}}[{RATE}]))",
                     "{{runtime_tag}} {{error_type}}",
                 ),
             ),
@@ -144,8 +153,8 @@ def build() -> g.Dashboard:
             "Latency p50 / p99: total vs device",
             "Total latency as the Neuron runtime measures it against time on the device; the gap is host-side.",
             (
-                (f"{LATENCY}{{{RUNTIME},{P50_P99}}}", "total {{runtime_tag}} {{percentile}}"),
-                (f"{DEVICE_LATENCY}{{{RUNTIME},{P50_P99}}}", "device {{runtime_tag}} {{percentile}}"),
+                (f"{LATENCY}{{{WORKLOAD},{P50_P99}}}", "total {{runtime_tag}} {{percentile}}"),
+                (f"{DEVICE_LATENCY}{{{WORKLOAD},{P50_P99}}}", "device {{runtime_tag}} {{percentile}}"),
             ),
             "s",
         ),
@@ -158,7 +167,7 @@ def build() -> g.Dashboard:
             "Device memory the runtimes use on each core, by category (constants, model code, tensors, …).",
             (
                 (
-                    f"sum by (neuroncore, category) ({CORE_MEMORY}{{{RUNTIME}}})",
+                    f"sum by (neuroncore, category) ({CORE_MEMORY}{{{WORKLOAD}}})",
                     "nc{{neuroncore}} {{category}}",
                 ),
             ),
@@ -171,7 +180,7 @@ def build() -> g.Dashboard:
         timeseries(
             "Runtime memory: host and device",
             "Memory each runtime uses on the host and on the Neuron devices.",
-            ((f"{RUNTIME_MEMORY}{{{RUNTIME}}}", "{{runtime_tag}} {{location}}"),),
+            ((f"{RUNTIME_MEMORY}{{{WORKLOAD}}}", "{{runtime_tag}} {{location}}"),),
             "bytes",
         ),
         6,
@@ -190,7 +199,7 @@ def build() -> g.Dashboard:
         timeseries(
             "Runtime vCPU usage",
             "Time each Neuron application spends in user and kernel code.",
-            ((f"{RUNTIME_VCPU}{{{RUNTIME}}}", "{{runtime_tag}} {{mode}}"),),
+            ((f"{RUNTIME_VCPU}{{{WORKLOAD}}}", "{{runtime_tag}} {{mode}}"),),
             "percentunit",
         ),
         8,
@@ -210,8 +219,8 @@ def build() -> g.Dashboard:
             "Loaded and running models",
             "Models each runtime has loaded, and those executing.",
             (
-                (f"{LOADED}{{{RUNTIME}}}", "{{runtime_tag}} loaded"),
-                (f"{RUNNING}{{{RUNTIME}}}", "{{runtime_tag}} running"),
+                (f"{LOADED}{{{WORKLOAD}}}", "{{runtime_tag}} loaded"),
+                (f"{RUNNING}{{{WORKLOAD}}}", "{{runtime_tag}} running"),
             ),
             "none",
         ),
@@ -239,6 +248,16 @@ def build() -> g.Dashboard:
             ((f'{POD_INFO}{{{NODE},namespace=~"$namespace",pod=~"$pod"}}', ""),),
         ),
         12,
+    )
+    grid.add(
+        timeseries(
+            "NeuronCore utilization by pod",
+            "Mean utilization of the NeuronCores each pod holds, from the per-core series' own pod labels "
+            "(pod attribution from the kubelet, --kubernetes; empty without it).",
+            ((f'avg by (namespace, pod) ({UTILIZATION}{{{WORKLOAD},pod!=""}})', "{{namespace}}/{{pod}}"),),
+            "percentunit",
+        ),
+        24,
     )
     grid.row("Exporter health")
     grid.add(

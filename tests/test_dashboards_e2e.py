@@ -1,8 +1,8 @@
 """Every dashboard query and every rule, run against a real Prometheus scraping three real exporters.
 
-Three simulated nodes of different shapes (inf2.48xlarge, trn1.32xlarge, trn2.48xlarge with pod
-attribution), each its own exporter with its own instance identity, scraped every second by Debian's
-Prometheus with our rules loaded. Every panel's queries run with the template variables set to "All"
+Three simulated nodes of different shapes (inf2.48xlarge, trn1.32xlarge, and trn2.48xlarge with pod
+attribution from a real PodResources server), each its own exporter with its own instance identity,
+scraped every second by Debian's Prometheus with our rules loaded. Every panel's queries run with the template variables set to "All"
 and to one concrete node, as Grafana would substitute them; so do the variables' own queries and every
 rule expression. The inf2 node is the cost proof: priced at $0.435/h and held at exactly 191 completed
 executions/s, the cost panels must show $0.633 per million and an 81.7 % reduction against $3.465.
@@ -24,6 +24,7 @@ from alerts import rules
 from dashboards import cost
 from tests.daemon import Daemon, wait_for
 from tests.fakes import simulator_monitor, write_config
+from tests.kubelet import kubelet, pod
 from tests.prometheus import Prometheus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,8 +39,11 @@ NODES = {
         ("--instance-hourly-cost", str(COST_NODE_PRICE)),
     ),
     "trn1.32xlarge": (("--runtimes", "4"), ("--instance-hourly-cost", "21.50")),
-    "trn2.48xlarge": (("--runtimes", "4", "--k8s"), ("--instance-hourly-cost", "45.00")),
+    "trn2.48xlarge": (("--runtimes", "4"), ("--instance-hourly-cost", "45.00")),
 }
+KUBELET_NODE = "trn2.48xlarge"
+"""The node whose pods come from a real PodResources server: every device granted to one pod."""
+POD = pod("ml", "llm-0", main={"aws.amazon.com/neuron": [str(device) for device in range(16)]})
 LEGITIMATELY_EMPTY: dict[tuple[str, str, str], str] = {
     ("neuron-node", "Bad input", "B"): "no group was invalid: the series appears with the first one",
     ("neuron-node", "Bad input", "C"): "neuron-monitor reported no error: the series appears with the first",
@@ -63,6 +67,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             tmp = tmp_path_factory.mktemp(shape.replace(".", "-"))
             monitor = simulator_monitor(tmp, "--shape", shape, *sim_flags)
             config = write_config(tmp, period="0.2s")
+            if shape == KUBELET_NODE:
+                server = stack.enter_context(kubelet())
+                server.pods = [POD]
+                exporter_flags = (*exporter_flags, "--kubernetes.pod-resources-socket", str(server.socket))
             daemon = stack.enter_context(
                 Daemon(tmp, "--config", str(config), "--neuron-monitor-path", str(monitor), *exporter_flags)
             )
@@ -74,6 +82,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             lambda: (
                 _count(prometheus, f"{rules.COMPLETED_RATE.record}") == 3
                 and _count(prometheus, "neuron_monitor_up == 1") == 3
+                and _count(prometheus, 'neuron_neuroncore_utilization_ratio{pod="llm-0"}') > 0
             ),
             90,
             "three nodes reporting and their recording rules",

@@ -129,12 +129,24 @@ def test_the_daemonset_agrees_with_the_exporter(overlay: str) -> None:
         "tolerations"
     ]
     assert pod["hostPID"] is True and pod["automountServiceAccountToken"] is False
+    # Pod attribution: on, from the kubelet's socket, mounted read-only from the host.
+    assert args.kubernetes is True and args.pod_resources_socket.parent == Path(
+        "/var/lib/kubelet/pod-resources"
+    )
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "pod-resources"]
+    assert mount == {
+        "name": "pod-resources",
+        "mountPath": str(args.pod_resources_socket.parent),
+        "readOnly": True,
+    }
+    [volume] = [v for v in pod["volumes"] if v["name"] == "pod-resources"]
+    assert volume["hostPath"] == {"path": mount["mountPath"], "type": "Directory"}
     if overlay == "sidecar":
         assert args.input == "/run/neuron-monitor/reports.fifo"
-        assert (
-            container["securityContext"]["privileged"] is False
-            and container["securityContext"]["runAsNonRoot"]
-        )
+        security = container["securityContext"]
+        # Root only to connect to root's socket: no capability, no escalation, no privilege.
+        assert security["privileged"] is False and security["runAsUser"] == 0
+        assert security["capabilities"] == {"drop": ["ALL"]} and security["allowPrivilegeEscalation"] is False
         monitor = [c for c in pod["containers"] if c["name"] == "neuron-monitor"]
         assert monitor and "reports.fifo" in monitor[0]["args"][0]
     else:
