@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 from prometheus_client.metrics_core import Metric
 
-from exporter.collectors.base import Collector, Family
+from exporter.collectors.base import Collector, Family, add_owner_labels, owner_labels
 from exporter.collectors.self import SPECS as SELF_SPECS
 from exporter.collectors.self import fill_self
 from exporter.gcpause import gc_paused
@@ -68,12 +68,14 @@ class NeuronCollector:
         self._failed_once: set[str] = set()
 
     def device_families(self, state: State) -> tuple[list[Family], dict[str, bool]]:
-        """The enabled collectors' families for `state`, and which collectors succeeded.
+        """The enabled collectors' families for `state`, and which collectors succeeded; per-core and
+        per-runtime series get their owner's labels under pod attribution (Collector.attributed).
 
         A function of the state alone (collectors are pure), which is what makes it cacheable.
         """
         success: dict[str, bool] = {}
         out: list[Family] = []
+        owners = owner_labels(state)
         for collector in self.collectors:
             try:
                 families = collector.collect(state)
@@ -86,6 +88,8 @@ class NeuronCollector:
                     )
                 continue
             success[collector.name] = True
+            if owners is not None and collector.attributed:
+                add_owner_labels(families, owners)
             out.extend(families)
         return out, success
 

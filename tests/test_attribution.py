@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.collectors.base import Options
-from exporter.collectors.neuroncore_counters import NeuronCoreCountersCollector
 from exporter.model.attribution import Allocations, DeviceGrant, Owner, allocations_from, attribute
 from exporter.model.state import State, with_allocations
 from exporter.sources.kubelet import generate
@@ -61,7 +59,7 @@ def test_attribution_follows_the_cores_per_device_of_later_reports() -> None:
     )
     state = pipeline.store.current
     assert state.attribution is not None and state.attribution.core_owner(5) == B
-    families = NeuronCoreCountersCollector(Options()).collect(state)
+    families, _ = pipeline.exposition.collector.device_families(state)
     [utilization] = [f for f in families if f.name == "neuron_neuroncore_utilization_ratio"]
     by_core = {labels["neuroncore"]: labels for labels, _ in utilization.samples}
     assert by_core["5"] == {"neuroncore": "5", "runtime_tag": "7", **B.labels()}

@@ -215,8 +215,8 @@ class Collector(ABC):
     description: ClassVar[str]
     specs: ClassVar[tuple[MetricSpec, ...]]
     attributed: ClassVar[bool] = True
-    """Whether its per-core and per-runtime series get OWNER_LABELS (not for series that already name
-    a pod, nor for AWS's names)."""
+    """Whether its per-core and per-runtime series get OWNER_LABELS at render time (not for series
+    that already name a pod, nor for AWS's names)."""
 
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -234,21 +234,23 @@ class Collector(ABC):
         """Fresh families for this scrape; empty ones are left out."""
         families = {spec.name: spec.family() for spec in self.specs}
         self.fill(state, families)
-        out = [family for family in families.values() if family.samples]
-        if self.attributed and state.attribution is not None:
-            add_owner_labels(out, state)
-        return out
+        return [family for family in families.values() if family.samples]
 
 
-def add_owner_labels(families: list[Family], state: State) -> None:
-    """Give each sample of one NeuronCore, else of one runtime, its owner's OWNER_LABELS.
+OwnerLabels = tuple[Mapping[str, Mapping[str, str]], Mapping[str, Mapping[str, str]]]
+"""OWNER_LABELS by NeuronCore index (as the label value) and by runtime tag."""
+
+
+def owner_labels(state: State) -> OwnerLabels | None:
+    """The labels each core's and runtime's owner adds, worked out once per render; None without any.
 
     A core's owner is the container the kubelet granted it to; a runtime's is the one container
-    holding all of its cores that anyone holds. Where there is none, or several, the sample is left
-    as it is, so a series never changes its labels by a guess.
+    holding all of its cores that anyone holds. Where there is none, or several, nothing is added,
+    so a series never changes its labels by a guess.
     """
     attribution = state.attribution
-    assert attribution is not None
+    if attribution is None:
+        return None
     by_core = {
         str(core): owners[0].labels() for core, owners in attribution.cores.items() if len(owners) == 1
     }
@@ -257,8 +259,12 @@ def add_owner_labels(families: list[Family], state: State) -> None:
         owner = attribution.owner_of(runtime.cores)
         if owner is not None:
             by_runtime[runtime.tag] = owner.labels()
-    if not by_core and not by_runtime:
-        return
+    return (by_core, by_runtime) if by_core or by_runtime else None
+
+
+def add_owner_labels(families: list[Family], owners: OwnerLabels) -> None:
+    """Give each sample of one NeuronCore, else of one runtime, its owner's OWNER_LABELS."""
+    by_core, by_runtime = owners
     for family in families:
         samples = family.samples
         for position, (labels, value) in enumerate(samples):
