@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
 from dashboards import cost, fleet, node
-from exporter.docs import write_or_check
+from exporter.docs import generator_main
 
 HERE = Path(__file__).resolve().parent
 DASHBOARDS: dict[str, Callable[[], g.Dashboard]] = {
@@ -32,12 +31,14 @@ def render(build: Callable[[], g.Dashboard]) -> str:
     return json.dumps(data, cls=DashboardEncoder, indent=2, sort_keys=True) + "\n"
 
 
+def outputs() -> dict[Path, str]:
+    """Every dashboard's JSON by the committed file it belongs in."""
+    return {HERE / name: render(build) for name, build in DASHBOARDS.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dashboards.generate")
-    parser.add_argument("--check", action="store_true", help="fail if a committed JSON file is stale")
-    args = parser.parse_args(argv)
-    outputs = {HERE / name: render(build) for name, build in DASHBOARDS.items()}
-    return write_or_check(outputs, check=args.check, remedy="make dashboards")
+    """Write the dashboards' JSON, or (--check) exit 1 if a committed file is stale."""
+    return generator_main("python -m dashboards.generate", outputs, "make dashboards", argv)
 
 
 if __name__ == "__main__":

@@ -136,6 +136,16 @@ def write_or_check(outputs: Mapping[Path, str], *, check: bool, remedy: str) -> 
     return 0
 
 
+def generator_main(
+    prog: str, outputs: Callable[[], Mapping[Path, str]], remedy: str, argv: Sequence[str] | None
+) -> int:
+    """The command line of a generator of committed files: write them, or `--check` them."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--check", action="store_true", help="exit 1 if a committed file is stale")
+    args = parser.parse_args(argv)
+    return write_or_check(outputs(), check=args.check, remedy=remedy)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`--write FILE` updates the blocks; `--check FILE` exits 1 when they are stale."""
     parser = argparse.ArgumentParser(prog="python -m exporter.docs")

@@ -107,6 +107,12 @@ def scraped(exporter: Daemon, condition: Callable[[str], bool], what: str) -> st
     return wait_for(lambda: text if condition(text := exporter.metrics()) else None, 30, what)
 
 
+def expect(text: str, *series: tuple[str, dict[str, str], float]) -> None:
+    """Each (name, exact labels, value) is on the page."""
+    for name, labels, value in series:
+        assert sample_value(text, name, **labels) == value, (name, labels)
+
+
 def has(name: str, **labels: str) -> Callable[[str], bool]:
     return lambda text: sample_value(text, name, **labels) is not None
 
@@ -137,29 +143,22 @@ def test_the_kubelet_names_the_pod_of_every_core_and_runtime(tmp_path: Path, sou
             assert sample_value(text, "neuron_device_pod_info", neuron_device="1", **LLAMA) == 1
             assert "coredns" not in text and "odd-0" not in text and "sidecar" not in text
             # Per-core and per-runtime series carry the owner themselves; core 2 has none.
-            assert (
-                sample_value(
-                    text, "neuron_neuroncore_utilization_ratio", neuroncore="0", runtime_tag="1001", **BERT
-                )
-                == 0.5
-            )
-            assert (
-                sample_value(
-                    text, "neuron_neuroncore_utilization_ratio", neuroncore="5", runtime_tag="1002", **LLAMA
-                )
-                == 0.1
-            )
-            assert (
-                sample_value(text, "neuron_neuroncore_utilization_ratio", neuroncore="2", runtime_tag="1003")
-                == 0.3
-            )
-            assert sample_value(text, "neuron_runtime_info", pid="1001", runtime_tag="1001", **BERT) == 1
-            assert sample_value(text, "neuron_runtime_info", pid="1003", runtime_tag="1003") == 1
-            assert (
-                sample_value(
-                    text, "neuron_execution_status_total", runtime_tag="1001", status="completed", **BERT
-                )
-                is not None
+            expect(
+                text,
+                (
+                    "neuron_neuroncore_utilization_ratio",
+                    {"neuroncore": "0", "runtime_tag": "1001", **BERT},
+                    0.5,
+                ),
+                (
+                    "neuron_neuroncore_utilization_ratio",
+                    {"neuroncore": "5", "runtime_tag": "1002", **LLAMA},
+                    0.1,
+                ),
+                ("neuron_neuroncore_utilization_ratio", {"neuroncore": "2", "runtime_tag": "1003"}, 0.3),
+                ("neuron_runtime_info", {"pid": "1001", "runtime_tag": "1001", **BERT}, 1),
+                ("neuron_runtime_info", {"pid": "1003", "runtime_tag": "1003"}, 1),
+                ("neuron_execution_status_total", {"runtime_tag": "1001", "status": "completed", **BERT}, 10),
             )
             # The kubelet wins over neuron-monitor's k8s info, and the disagreement is counted.
             assert "someone-else" not in text
@@ -181,15 +180,14 @@ def test_the_kubelet_names_the_pod_of_every_core_and_runtime(tmp_path: Path, sou
                 ),
                 "bert-0 to leave",
             )
-            assert (
-                sample_value(
-                    text, "neuron_neuroncore_utilization_ratio", neuroncore="2", runtime_tag="1003", **BERT_1
-                )
-                == 0.3
-            )
-            assert (
-                sample_value(text, "neuron_neuroncore_utilization_ratio", neuroncore="0", runtime_tag="1001")
-                == 0.5
+            expect(
+                text,
+                (
+                    "neuron_neuroncore_utilization_ratio",
+                    {"neuroncore": "2", "runtime_tag": "1003", **BERT_1},
+                    0.3,
+                ),
+                ("neuron_neuroncore_utilization_ratio", {"neuroncore": "0", "runtime_tag": "1001"}, 0.5),
             )
             assert sample_value(text, "neuron_neuroncore_pod_info", neuroncore="6", **LLAMA) == 1
             assert sample_value(text, "neuron_exporter_kubelet_unparsed_device_ids") == 0

@@ -10,14 +10,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import yaml
 
 from alerts import rules
-from exporter.docs import write_or_check
+from exporter.docs import generator_main
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -59,10 +58,8 @@ def outputs() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.kubernetes.generate")
-    parser.add_argument("--check", action="store_true", help="fail if a committed file is stale")
-    args = parser.parse_args(argv)
-    return write_or_check(outputs(), check=args.check, remedy="make manifests")
+    """Write the generated manifests, or (--check) exit 1 if a committed one is stale."""
+    return generator_main("python -m deploy.kubernetes.generate", outputs, "make manifests", argv)
 
 
 if __name__ == "__main__":

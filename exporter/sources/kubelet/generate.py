@@ -6,13 +6,12 @@ keeps it honest against the .proto. grpcio-tools is a development dependency, im
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from exporter.docs import write_or_check
+from exporter.docs import generator_main
 
 HERE = Path(__file__).resolve().parent
 PROTO = "podresources.proto"
@@ -34,10 +33,7 @@ def generated() -> dict[Path, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the generated module, or (--check) exit 1 if the committed one differs."""
-    parser = argparse.ArgumentParser(prog="python -m exporter.sources.kubelet.generate")
-    parser.add_argument("--check", action="store_true", help="compare instead of writing")
-    args = parser.parse_args(argv)
-    return write_or_check(generated(), check=args.check, remedy="make protos")
+    return generator_main("python -m exporter.sources.kubelet.generate", generated, "make protos", argv)
 
 
 if __name__ == "__main__":
