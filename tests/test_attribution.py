@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from exporter.model.attribution import Allocations, DeviceGrant, Owner, allocations_from, attribute
@@ -91,3 +94,12 @@ def test_the_client_names_each_failure(mode: str, result: str) -> None:
             assert failure.value.result == "unavailable"
         finally:
             client.close()
+
+
+def test_grpc_is_loaded_only_with_attribution_on() -> None:
+    """grpcio and protobuf add ~16 MiB to the process: none of it for nodes outside Kubernetes."""
+    probe = "import sys, exporter.app, exporter.cli; print(sorted({'grpc', 'google.protobuf'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
