@@ -1,4 +1,4 @@
 """Pod attribution from the kubelet's PodResources API: the gRPC client and its refresher.
 
-Imported only when attribution is on: grpcio and protobuf cost several MiB of every process's memory.
+Imported only when attribution is on: grpcio and protobuf add ~16 MiB to the resident set.
 """
