@@ -114,9 +114,10 @@ class App:
         deliver(framer.flush(), self.ingestor)
 
     async def attribute_pods(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self, *, once: bool = False, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Keep the kubelet's pod mapping in the state (--kubernetes), whatever the report source."""
+        """Keep the kubelet's pod mapping in the state (--kubernetes), whatever the report source;
+        with `once`, ask the kubelet one time (--once prints what a scrape would show)."""
         # Imported only when used: grpcio and protobuf add ~16 MiB to the resident set.
         from exporter.sources.kubelet.client import PodResourcesClient
         from exporter.sources.kubelet.refresher import Refresher
@@ -140,7 +141,11 @@ class App:
             settings.kubernetes_refresh,
         )
         try:
-            await refresher.run(task_status=task_status)
+            if once:
+                await refresher.refresh()
+                task_status.started()
+            else:
+                await refresher.run(task_status=task_status)
         finally:
             client.close()
 
@@ -188,6 +193,8 @@ async def run(settings: Settings) -> int:
     app = App(settings)
     if settings.once:
         await app.replay()
+        if settings.kubernetes:
+            await app.attribute_pods(once=True)
         sys.stdout.buffer.write(app.render()[0])
         sys.stdout.buffer.flush()
         return 0

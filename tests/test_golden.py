@@ -1,8 +1,8 @@
 """Golden expositions: every fixture report replayed through the real CLI, the exact /metrics text out.
 
 Inputs are tests/fixtures/reports/*.jsonl (every sample of ../shared/neuron-monitor/samples, and
-simulator captures); outputs are tests/fixtures/metrics/*.prom. The one value that depends on the clock,
-the last report's timestamp, is replaced by 0 before comparing.
+simulator captures); outputs are tests/fixtures/metrics/*.prom. The values that depend on the clock,
+the last report's timestamp and the pod mapping's age, are replaced by 0 before comparing.
 """
 
 from __future__ import annotations
@@ -11,15 +11,22 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.kubelet import kubelet, pod
+
 FIXTURES = Path(__file__).parent / "fixtures"
 REPORTS = sorted((FIXTURES / "reports").glob("*.jsonl"))
 METRICS = FIXTURES / "metrics"
-TIMESTAMP = re.compile(r"^(neuron_exporter_last_report_timestamp_seconds) \S+$", re.MULTILINE)
+TIMESTAMP = re.compile(
+    r"^(neuron_exporter_last_report_timestamp_seconds|neuron_exporter_kubelet_mapping_age_seconds) \S+$",
+    re.MULTILINE,
+)
+"""The values that depend on the clock: the last report's time, and the pod mapping's age."""
 
 VARIANTS = {
     "": (),
@@ -29,6 +36,15 @@ VARIANTS = {
 """Golden file suffix -> extra flags. Opt-in and AWS variants run on the richer inputs only."""
 
 RICH_INPUTS = ("real__", "sim-", "docs-current__02", "docs-current__09")
+KUBELET = ".kubelet"
+"""The variant with pod attribution: the CLI asks a real PodResources server (KUBELET_PODS) once."""
+KUBELET_INPUTS = ("sim-inf2.48xlarge.jsonl", "sim-trn1.32xlarge.jsonl", "sim-trn2.48xlarge.jsonl")
+KUBELET_PODS = [
+    pod("ml", "a-0", main={"aws.amazon.com/neuron": ["0"]}),
+    pod("ml", "b-0", worker={"aws.amazon.com/neuroncore": ["8", "9", "nc-x"]}, logs={}),
+    pod("ml", "c-0", main={"aws.amazon.com/neurondevice": ["5"]}),
+    pod("kube-system", "coredns-0", coredns={"example.com/other": ["0"]}),
+]
 
 
 def cases() -> list[tuple[Path, str]]:
@@ -38,7 +54,17 @@ def cases() -> list[tuple[Path, str]]:
             if suffix and not report.name.startswith(RICH_INPUTS):
                 continue
             out.append((report, suffix))
+        if report.name in KUBELET_INPUTS:
+            out.append((report, KUBELET))
     return out
+
+
+@pytest.fixture(scope="module")
+def pod_resources() -> Iterator[Path]:
+    """The socket of a PodResources server answering KUBELET_PODS."""
+    with kubelet() as server:
+        server.pods = KUBELET_PODS
+        yield server.socket
 
 
 def replay_once(report: Path, *flags: str) -> str:
@@ -55,8 +81,15 @@ def replay_once(report: Path, *flags: str) -> str:
 @pytest.mark.parametrize(
     ("report", "suffix"), cases(), ids=lambda v: v.stem if isinstance(v, Path) else v or "default"
 )
-def test_golden_exposition(report: Path, suffix: str, update_golden: bool) -> None:
-    text = replay_once(report, *VARIANTS[suffix])
+def test_golden_exposition(
+    report: Path, suffix: str, update_golden: bool, request: pytest.FixtureRequest
+) -> None:
+    if suffix == KUBELET:
+        socket = request.getfixturevalue("pod_resources")
+        flags: tuple[str, ...] = ("--kubernetes", "--kubernetes.pod-resources-socket", str(socket))
+    else:
+        flags = VARIANTS[suffix]
+    text = replay_once(report, *flags)
     golden = METRICS / f"{report.stem}{suffix}.prom"
     if update_golden:
         METRICS.mkdir(exist_ok=True)
