@@ -79,6 +79,8 @@ class NeuronCollector:
         for collector in self.collectors:
             try:
                 families = collector.collect(state)
+                if owners is not None and collector.attributed:
+                    add_owner_labels(families, owners)
             except Exception:
                 success[collector.name] = False
                 if collector.name not in self._failed_once:
@@ -88,8 +90,6 @@ class NeuronCollector:
                     )
                 continue
             success[collector.name] = True
-            if owners is not None and collector.attributed:
-                add_owner_labels(families, owners)
             out.extend(families)
         return out, success
 
