@@ -197,33 +197,38 @@ def refreshes(exporter: Daemon, result: str) -> float:
     return sample_value(exporter.metrics(), "neuron_exporter_kubelet_refreshes_total", result=result) or 0
 
 
+def wait_for_refresh(exporter: Daemon, result: str) -> None:
+    """Until one more refresh has ended with `result` (bounded)."""
+    before = refreshes(exporter, result)
+    wait_for(lambda: refreshes(exporter, result) > before or None, 30, f"a {result} refresh")
+
+
 def test_a_slow_failing_or_garbage_kubelet_keeps_the_last_mapping(tmp_path: Path) -> None:
     with kubelet() as server:
         first_pods(server)
         args = [*daemon_args(tmp_path, "child"), *attribution(server, "--kubernetes.keep-mapping", "10m")]
         with Daemon(tmp_path, *args) as exporter:
             scraped(exporter, has("neuron_neuroncore_pod_info", neuroncore="0", **BERT), "the mapping")
-            for mode, result in (("slow", "timeout"), ("garbage", "invalid"), ("error", "error")):
+            for mode, result in (
+                ("slow", "timeout"),
+                ("garbage", "invalid"),
+                ("error", "error"),
+                ("down", "unavailable"),
+            ):
+                if mode == "down":
+                    server.stop()
                 server.mode = mode
-                before = refreshes(exporter, result)
-                wait_for(lambda: refreshes(exporter, result) > before or None, 30, f"a {result} refresh")  # noqa: B023
+                wait_for_refresh(exporter, result)
                 # /metrics answers while the kubelet misbehaves, and still with the last good mapping.
                 assert (
                     sample_value(exporter.metrics(), "neuron_neuroncore_pod_info", neuroncore="0", **BERT)
                     == 1
                 )
-            server.stop()
-            before = refreshes(exporter, "unavailable")
-            wait_for(
-                lambda: refreshes(exporter, "unavailable") > before or None, 30, "an unavailable refresh"
-            )
-            text = exporter.metrics()
-            assert sample_value(text, "neuron_neuroncore_pod_info", neuroncore="0", **BERT) == 1
             # The kubelet comes back with other pods: the client reconnects and the mapping follows.
             server.mode = "normal"
             server.pods = [pod("ml", "bert-1", server={CORE: ["0"]})]
             server.start()
-            text = scraped(
+            scraped(
                 exporter,
                 lambda t: (
                     "bert-0" not in t and has("neuron_neuroncore_pod_info", neuroncore="0", **BERT_1)(t)
