@@ -50,6 +50,22 @@ def test_a_core_two_containers_claim_has_no_single_owner() -> None:
     assert attribution.cores[0] == (A, B) and attribution.core_owner(0) is None
 
 
+def test_a_core_two_containers_claim_gets_no_owner_labels_in_the_exposition() -> None:
+    """Neither the first pod's nor the second's: a claim in conflict labels nothing, core nor runtime."""
+    pipeline = Pipeline()
+    pipeline.feed(report(runtime("7", neuroncore_counters=core_counters({0: 50, 1: 20})), cores_per_device=4))
+    grants = [DeviceGrant(A, CORE, ("0",)), DeviceGrant(B, CORE, ("0",)), DeviceGrant(A, CORE, ("2",))]
+    pipeline.store.current = with_allocations(pipeline.store.current, allocations_from(grants))
+    util = pipeline.samples("neuron_neuroncore_utilization_ratio")
+    assert set(util) == {
+        (("neuroncore", "0"), ("runtime_tag", "7")),
+        (("neuroncore", "1"), ("runtime_tag", "7")),
+        tuple(sorted({"neuroncore": "2", **A.labels()}.items())),
+        (("neuroncore", "3"),),
+    }
+    assert set(pipeline.samples("neuron_runtime_info")) == {(("pid", "7"), ("runtime_tag", "7"))}
+
+
 def test_attribution_follows_the_cores_per_device_of_later_reports() -> None:
     """A kubelet answer before the first report places whole devices once the hardware is known."""
     pipeline = Pipeline()

@@ -274,3 +274,49 @@ def test_a_container_listed_twice_is_one_series() -> None:
     text = p.exposition.render(None)[0].decode()
     assert text.count("neuron_neuroncore_pod_info{") == 2
     assert text.count("neuron_device_pod_info{") == 2
+
+
+def test_repeated_vcpu_sample_is_not_counted_twice_in_context_switches() -> None:
+    p = Pipeline()
+    vcpu = {"period": 1.0071, "context_switch_count": 120, "error": ""}
+    p.feed(report(vcpu_usage=vcpu))
+    p.feed(report(vcpu_usage=vcpu))
+    assert p.samples("neuron_system_context_switches_total") == {(): 120}
+    p.feed(report(vcpu_usage={**vcpu, "period": 1.0002, "context_switch_count": 30}))
+    assert p.samples("neuron_system_context_switches_total") == {(): 150}
+
+
+def test_past_the_bound_the_oldest_departed_runtime_is_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runtimes a, b, c leave in that order with room for two: a is forgotten, c resumes its totals."""
+    monkeypatch.setattr("exporter.model.state.RETIRED_RUNTIMES_KEPT", 2)
+    p = Pipeline()
+    for period, tag in enumerate("abc"):
+        p.feed(report(runtime(tag, execution_stats=execution(10, period=1.0 + period))))
+        p.feed(report())
+    p.feed(report(runtime("a", execution_stats=execution(1, period=5.0))))
+    p.feed(report(runtime("c", execution_stats=execution(1, period=6.0))))
+    completed = p.samples("neuron_execution_status_total")
+    assert completed[labels(runtime_tag="c", status="completed")] == 11
+    p.feed(report(runtime("a", execution_stats=execution(1, period=7.0))))
+    assert p.samples("neuron_execution_status_total")[labels(runtime_tag="a", status="completed")] == 2
+
+
+def test_a_core_given_up_leaves_the_runtime_on_the_next_report() -> None:
+    """Memory maps say which cores a runtime holds: core 1 moves from runtime 1 to runtime 2."""
+    p = Pipeline()
+    p.feed(
+        report(
+            runtime("1", neuroncore_counters=core_counters({0: 30, 1: 30}), memory_used=memory({0: 9, 1: 9}))
+        )
+    )
+    p.feed(
+        report(
+            runtime("1", neuroncore_counters=core_counters({0: 30, 1: 0}), memory_used=memory({0: 9, 1: 0})),
+            runtime("2", neuroncore_counters=core_counters({0: 0, 1: 70}), memory_used=memory({0: 0, 1: 9})),
+        )
+    )
+    util = p.samples("neuron_neuroncore_utilization_ratio")
+    assert {k: v for k, v in util.items() if dict(k)["neuroncore"] in ("0", "1")} == {
+        labels(neuroncore="0", runtime_tag="1"): 0.3,
+        labels(neuroncore="1", runtime_tag="2"): 0.7,
+    }

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import ssl
 from pathlib import Path
 from typing import Any
 
-import anyio
 import bcrypt
 import pytest
 import trustme
 
-from exporter.web.basicauth import BasicAuth, Verdict, parse_basic
 from exporter.web.tlscontext import server_context
 from exporter.web.webconfig import (
     WebConfig,
@@ -105,29 +102,3 @@ def test_inline_pem_cipher_suites_and_versions_reach_the_ssl_context() -> None:
     tls12 = {c["name"] for c in context.get_ciphers() if c["protocol"] == "TLSv1.2"}
     assert tls12 == {"ECDHE-RSA-AES256-GCM-SHA384"}
     assert context.verify_mode == ssl.CERT_NONE
-
-
-def _header(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-@pytest.mark.parametrize(
-    "header", [None, "", "Bearer x", "Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode()]
-)
-def test_malformed_authorization_is_no_credentials(header: str | None) -> None:
-    assert parse_basic(header) is None
-
-
-def test_basic_auth_verdicts_and_cache() -> None:
-    auth = BasicAuth({"alice": HASH.encode()})
-
-    async def check(header: str | None) -> tuple[Verdict, str | None]:
-        return await auth.check(header)
-
-    assert anyio.run(check, _header("alice", "pw")) == (Verdict.OK, "alice")
-    assert anyio.run(check, _header("alice", "pw")) == (Verdict.OK, "alice")  # from the cache
-    assert anyio.run(check, _header("alice", "nope")) == (Verdict.BAD_CREDENTIALS, "alice")
-    # An unknown user's name is not returned: it may be a password typed into the wrong field.
-    assert anyio.run(check, _header("pw", "alice")) == (Verdict.BAD_CREDENTIALS, None)
-    assert anyio.run(check, _header("alice", "x" * 100)) == (Verdict.BAD_CREDENTIALS, "alice")
-    assert anyio.run(check, None) == (Verdict.NO_CREDENTIALS, None)

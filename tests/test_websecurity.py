@@ -8,6 +8,7 @@ TLS versions and plain HTTP, then certificate and password rotation while it run
 from __future__ import annotations
 
 import base64
+import datetime
 import http.client
 import json
 import os
@@ -22,6 +23,10 @@ from pathlib import Path
 import bcrypt
 import pytest
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.daemon import Daemon, sample_value, wait_for
 from tests.prometheus import free_port
@@ -243,6 +248,43 @@ def test_client_certificate_must_carry_an_allowed_san(tmp_path: Path, pki: Pki) 
         scrape(daemon, pki)
         with pytest.raises(REFUSED):
             https_get(daemon.port, pki.ca, other, "prometheus", PASSWORD)
+        assert rejections(scrape(daemon, pki), "client_cert_san") == 1
+
+
+def issue_without_san(ca: trustme.CA, common_name: str) -> trustme.LeafCert:
+    """A client certificate from `ca` with no subjectAltName extension at all, only a common name."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    issuer = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(issuer.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca._private_key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return trustme.LeafCert(key_pem, cert.public_bytes(serialization.Encoding.PEM), [])
+
+
+def test_a_client_certificate_without_any_san_is_refused_under_an_allow_list(
+    tmp_path: Path, pki: Pki
+) -> None:
+    """Its common name is even the allowed one: only SANs count, and having none is not a pass."""
+    extra = "  client_allowed_sans:\n    - prometheus.monitoring.svc\n"
+    web_config = write_web_config(tmp_path, full_config(bcrypt_hash(PASSWORD), extra))
+    no_san = issue_without_san(pki.ca, "prometheus.monitoring.svc")
+    with start(tmp_path, web_config) as daemon:
+        scrape(daemon, pki)
+        with pytest.raises(REFUSED):
+            https_get(daemon.port, pki.ca, no_san, "prometheus", PASSWORD)
         assert rejections(scrape(daemon, pki), "client_cert_san") == 1
 
 

@@ -5,7 +5,8 @@ every time, so an outcome is cached under a SHA-256 of (user, password, hash): a
 costs a dictionary lookup, and a changed password or hash misses the cache. The hashing runs in a
 worker thread, a few at a time, so a burst of wrong passwords cannot stall the event loop that serves
 everyone else. An unknown user is checked against a dummy hash of the same cost, so response time
-does not tell which user names exist.
+does not tell which user names exist. The dummy hash is of a secret drawn when the users are loaded, so
+no password matches it; and even if one did, only a configured user is ever admitted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import base64
 import binascii
 import enum
 import hashlib
+import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -37,8 +39,10 @@ class Verdict(enum.Enum):
 class BasicAuth:
     """Checks `Authorization: Basic ...` headers against one set of users."""
 
-    def __init__(self, users: Mapping[str, bytes]) -> None:
+    def __init__(self, users: Mapping[str, bytes], dummy_secret: bytes | None = None) -> None:
+        """`dummy_secret` is what the dummy hash is of: random unless a test needs to know it."""
         self._users = dict(users)
+        self._dummy_secret = dummy_secret if dummy_secret is not None else secrets.token_urlsafe(32).encode()
         self._cache: OrderedDict[bytes, bool] = OrderedDict()
         self._limiter = anyio.CapacityLimiter(CONCURRENT_HASHES)
         self._dummy: bytes | None = None
@@ -71,7 +75,7 @@ class BasicAuth:
         if self._dummy is None:
             cost = max((_cost(hashed) for hashed in self._users.values()), default=10)
             salt = bcrypt.gensalt(rounds=cost)
-            self._dummy = await anyio.to_thread.run_sync(bcrypt.hashpw, b"not a password", salt)
+            self._dummy = await anyio.to_thread.run_sync(bcrypt.hashpw, self._dummy_secret, salt)
         return self._dummy
 
 

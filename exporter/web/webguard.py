@@ -114,7 +114,7 @@ class WebGuard:
         self._config = config
         self._context = context
         self._auth = BasicAuth(config.basic_auth_users) if config.basic_auth_users else None
-        self._bucket = _TokenBucket(config.rate_limit, self._clock) if config.rate_limit else None
+        self._bucket = TokenBucket(config.rate_limit, self._clock) if config.rate_limit else None
         self._health.rejection_reasons = _reasons(config)
         self._health.web_config_loaded = True
         self._watched = config.watched_files()
@@ -191,7 +191,7 @@ class WebGuard:
         log.warning("rejected %s: %s%s", peer, detail, tail)
 
 
-class _TokenBucket:
+class TokenBucket:
     """exporter-toolkit's rate_limit: `burst` requests at once, refilled one per `interval` seconds."""
 
     def __init__(self, limit: RateLimit, clock: Callable[[], float]) -> None:
