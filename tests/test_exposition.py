@@ -5,22 +5,31 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collectors import COLLECTORS
 from exporter.collectors.base import Collector, Family, MetricSpec, Options
 from exporter.exposition import Exposition, NeuronCollector, Store
 from exporter.health import Health
 from exporter.ingest import Ingestor
-from exporter.model.state import State
+from exporter.model.attribution import DeviceGrant, Owner, allocations_from
+from exporter.model.state import State, with_allocations
+from tests.reports import core_counters, memory, report, runtime
+from tests.test_state import Pipeline
 
 SIM_REPORTS = sorted((Path(__file__).parent / "fixtures" / "reports").glob("sim-*.jsonl"))
 
@@ -197,3 +206,74 @@ def test_render_cache_reuses_a_state_and_keeps_own_series_live() -> None:
     assert set(exposition.rendered) == {"text", "openmetrics"}
     assert exposition.rendered["text"].generation == store.generation
     assert exposition.rendered["openmetrics"].generation < store.generation
+
+
+def _labelled_report(tag: str, model: str, pod: str) -> dict[str, object]:
+    """A report whose runtime tag, model name and k8s pod name are the given strings."""
+    ref = {"pod_name": pod, "namespace": pod[::-1], "container_name": [model]}
+    loaded = [{"name": model, "uuid": tag, "model_id": 10001, "is_running": True}]
+    doc = report(
+        runtime(
+            tag,
+            neuroncore_counters=core_counters({0: 40}),
+            memory_used={**memory({0: 100}), "loaded_models": loaded},
+        )
+    )
+    doc["neuron_k8s_info"] = {
+        "period": 1.0,
+        "neuroncores_k8s_info": {"0": ref},
+        "neurondevices_k8s_info": {"0": ref},
+    }
+    return doc
+
+
+def _rendered_label_values(tag: str, model: str, pod: str, *, kubelet: bool) -> tuple[bytes, bytes]:
+    """The text and OpenMetrics bodies of a node whose neuron-monitor (and kubelet) names are these."""
+    pipeline = Pipeline(Options(per_model=True))
+    pipeline.feed(_labelled_report(tag, model, pod))
+    if kubelet:
+        owner = Owner(namespace=model, pod=pod, container=tag)
+        grants = allocations_from([DeviceGrant(owner, "aws.amazon.com/neuroncore", ("0",))])
+        pipeline.store.current = with_allocations(pipeline.store.current, grants)
+    text = pipeline.exposition.render(None)[0]
+    openmetrics_body = pipeline.exposition.render("application/openmetrics-text; version=1.0.0")[0]
+    return text, openmetrics_body
+
+
+def _label_values(families: Iterable[Metric]) -> set[str]:
+    return {value for family in families for sample in family.samples for value in sample.labels.values()}
+
+
+HOSTILE = st.text(
+    alphabet=st.sampled_from('\n\\"{}=,# \t\r\x00a\u00e9\u2028\U0001f600'), min_size=1, max_size=12
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tag=HOSTILE, model=HOSTILE, pod=HOSTILE)
+def test_names_from_neuron_monitor_and_the_kubelet_survive_both_writers(
+    tag: str, model: str, pod: str
+) -> None:
+    """Whatever a tag, model name or pod name holds, both formats parse and give it back unchanged,
+    from neuron-monitor's k8s info and from the kubelet alike."""
+    for kubelet in (False, True):
+        text, openmetrics_body = _rendered_label_values(tag, model, pod, kubelet=kubelet)
+        expected = {tag, model, pod, pod[::-1] if not kubelet else model}
+        assert expected <= _label_values(text_string_to_metric_families(text.decode()))
+        assert expected <= _label_values(openmetrics_families(openmetrics_body.decode()))
+
+
+NASTY = ["line\nbreak", 'quo"te', "back\\slash", "\\n literal", "end\\", '{a="b"}\n# EOF\n', "é\u2028😀"]
+
+
+def test_promtool_accepts_every_nasty_name_in_the_text_format() -> None:
+    """promtool is stricter than prometheus_client's parser: one unescaped newline fails the whole page."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not found: `make tools` installs Debian's prometheus package"
+    for tag, model, pod in zip(NASTY, NASTY[1:] + NASTY[:1], NASTY[2:] + NASTY[:2], strict=True):
+        for kubelet in (False, True):
+            text, _ = _rendered_label_values(tag, model, pod, kubelet=kubelet)
+            result = subprocess.run(
+                [promtool, "check", "metrics"], input=text, capture_output=True, timeout=60
+            )
+            assert result.returncode == 0, (tag, model, pod, result.stdout.decode(), result.stderr.decode())
