@@ -274,6 +274,29 @@ async def test_at_the_cap_the_oldest_idle_connection_makes_room_for_a_new_one() 
 
 
 @pytest.mark.anyio
+async def test_under_pressure_the_oldest_idle_goes_first_and_the_scrapers_fresh_keep_alive_stays() -> None:
+    """Three idle keep-alives fill the cap; each new connection cuts the oldest, never the newest."""
+    cut: list[str] = []
+    async with (
+        serving(App(), max_connections=3, on_shed=cut.append) as server,
+        connect(server) as oldest,
+        connect(server) as older,
+        connect(server) as scraper,
+    ):
+        for client in (oldest, older, scraper):
+            assert (await client.get("/")).status == 200  # each now idle, in this order
+        async with connect(server) as newcomer:
+            assert (await newcomer.get("/")).status == 200
+            assert await oldest.closed_by_server()
+            assert (await scraper.get("/")).status == 200
+            async with connect(server) as another:
+                assert (await another.get("/")).status == 200
+                assert await older.closed_by_server()
+                assert (await scraper.get("/")).status == 200
+    assert cut == ["evicted_idle", "evicted_idle"]
+
+
+@pytest.mark.anyio
 async def test_aclose_ends_serve() -> None:
     server = await HttpServer.bind("127.0.0.1", 0)
     with anyio.fail_after(5):

@@ -226,6 +226,35 @@ async def test_spawn_failure_is_retried_until_the_binary_appears(
 
 
 @pytest.mark.anyio
+async def test_spawn_failures_back_off_with_growing_delays_kept_on_time(tmp_path: Path) -> None:
+    """A missing binary is retried after each delay of the backoff in turn, not at a fixed pace."""
+    backoff = Backoff(initial=0.1, maximum=0.8, multiplier=2.0)
+    sink = RecordingSink()
+    sup = supervisor([str(tmp_path / "absent")], sink, backoff=backoff)
+    sup.rng = random.Random(7)
+    expected_rng = random.Random(7)
+    expected = [backoff.delay(attempt, expected_rng) for attempt in range(6)]
+    failed_at: list[float] = []
+    original = sink.on_start_failed
+
+    def timed(retry_in: float) -> None:
+        failed_at.append(anyio.current_time())
+        original(retry_in)
+
+    sink.on_start_failed = timed  # type: ignore[method-assign]
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        await sink.wait_until(lambda: len(failed_at) >= len(expected), seconds=30)
+        tg.cancel_scope.cancel()
+    delays = [event[1] for event in sink.of("start_failed")][: len(expected)]
+    assert delays == expected
+    assert expected[-1] > 3 * expected[0], "the delays grow"
+    for (before, after), delay in zip(zip(failed_at, failed_at[1:]), expected, strict=False):
+        # Not before the delay, and not a whole second after it even on a loaded machine.
+        assert delay <= after - before < delay + 1.0, (delay, after - before)
+
+
+@pytest.mark.anyio
 async def test_stderr_goes_to_the_log(caplog: pytest.LogCaptureFixture) -> None:
     sink = RecordingSink()
     argv = script(r"""

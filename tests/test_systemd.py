@@ -152,3 +152,31 @@ def test_without_notify_socket_nothing_is_sent(tmp_path: Path) -> None:
     notifier = Notifier({"WATCHDOG_USEC": "1000000"})
     assert not notifier.enabled and notifier.watchdog_interval is None
     notifier.ready("x")  # no socket, no error
+
+
+def test_the_watchdog_pings_at_half_of_watchdog_usec_read_as_microseconds(
+    tmp_path: Path, notify_socket: tuple[str, NotifySocket]
+) -> None:
+    """WATCHDOG_USEC=1000000 is one second: a ping every 0.5 s, so six in a three-second window.
+
+    Misread as milliseconds it would be one ping every 500 s, which the first ping alone cannot show.
+    The window allows one ping more or less for where its edges fall and for a loaded machine.
+    """
+    env_value, listener = notify_socket
+    monitor = simulator_monitor(tmp_path, "--shape", "inf1.xlarge")
+    config = write_config(tmp_path, period="0.2s")
+    env = {"NOTIFY_SOCKET": env_value, "WATCHDOG_USEC": "1000000"}
+    with Daemon(tmp_path, "--config", str(config), "--neuron-monitor-path", str(monitor), env=env) as daemon:
+        listener.receive(lambda m: m.get("WATCHDOG") == "1", 30, "a first watchdog ping")
+        pings = [m for m in listener.during(3.0) if m.get("WATCHDOG") == "1"]
+        assert 5 <= len(pings) <= 7, len(pings)
+        assert daemon.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("usec", "interval"), [("1000000", 0.5), ("30000000", 15.0), ("0", None), ("1e6", None)]
+)
+def test_the_watchdog_interval_is_half_the_timeout_in_microseconds(usec: str, interval: float | None) -> None:
+    from exporter.sdnotify import Notifier
+
+    assert Notifier({"NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": usec}).watchdog_interval == interval
