@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import random
@@ -249,7 +250,7 @@ async def test_spawn_failures_back_off_with_growing_delays_kept_on_time(tmp_path
     delays = [event[1] for event in sink.of("start_failed")][: len(expected)]
     assert delays == expected
     assert expected[-1] > 3 * expected[0], "the delays grow"
-    for (before, after), delay in zip(zip(failed_at, failed_at[1:]), expected, strict=False):
+    for (before, after), delay in zip(itertools.pairwise(failed_at), expected, strict=False):
         # Not before the delay, and not a whole second after it even on a loaded machine.
         assert delay <= after - before < delay + 1.0, (delay, after - before)
 
