@@ -185,7 +185,7 @@ def build() -> g.Dashboard:
             "ECC events per second",
             "Device ECC events by type across the fleet; any *_uncorrected event is an alert.",
             ((f"sum by (event_type) ({typed(rec(r.ECC_RATE))})", "{{event_type}}"),),
-            "short",
+            "cps",
         ),
         12,
     )

@@ -27,6 +27,7 @@ from exporter.catalog import metric
 
 UTILIZATION = metric("neuron_neuroncore_utilization_ratio", "neuroncore", "runtime_tag", "namespace", "pod")
 FLOPS = metric("neuron_neuroncore_flops", "neuroncore", "runtime_tag", "namespace", "pod")
+EFFECTIVE_FLOPS = metric("neuron_neuroncore_effective_flops", "neuroncore", "runtime_tag", "namespace", "pod")
 PHYSICAL = metric(
     "neuron_neuroncore_physical_utilization_ratio", "physical_neuroncore", "runtime_tag", "namespace", "pod"
 )
@@ -79,9 +80,15 @@ def build() -> g.Dashboard:
     grid.add(
         timeseries(
             "Floating point operations per second",
-            "neuron-monitor's flops per NeuronCore over the last period.",
-            ((f"{FLOPS}{{{WORKLOAD}}}", "nc{{neuroncore}} {{runtime_tag}}"),),
-            "short",
+            "FLOP/s per NeuronCore over neuron-monitor's last period: effective_flops, which current "
+            "neuron-monitor prints, or flops where an older one prints only that.",
+            (
+                (
+                    f"{EFFECTIVE_FLOPS}{{{WORKLOAD}}} or {FLOPS}{{{WORKLOAD}}}",
+                    "nc{{neuroncore}} {{runtime_tag}}",
+                ),
+            ),
+            "flops",
         ),
         8,
     )
@@ -237,7 +244,7 @@ def build() -> g.Dashboard:
                     "dev{{neuron_device}} {{event_type}}",
                 ),
             ),
-            "short",
+            "cps",
         ),
         12,
     )
