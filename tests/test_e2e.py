@@ -92,7 +92,7 @@ def test_child_stderr_is_logged_and_sigterm_stops_child(tmp_path: Path) -> None:
             ["pgrep", "-P", str(d.proc.pid)], capture_output=True, text=True
         ).stdout.split()
         assert children
-        assert d.stop(signal.SIGTERM, timeout=5) == 0
+        assert d.stop(signal.SIGTERM, timeout=30) == 0
         for pid in children:
             assert (
                 not Path(f"/proc/{pid}").exists()
@@ -102,7 +102,7 @@ def test_child_stderr_is_logged_and_sigterm_stops_child(tmp_path: Path) -> None:
 
 def test_sigint_exits_zero(tmp_path: Path) -> None:
     with Daemon(tmp_path, "--replay", str(FIXTURE)) as d:
-        assert d.stop(signal.SIGINT, timeout=5) == 0
+        assert d.stop(signal.SIGINT, timeout=30) == 0
 
 
 def test_replay_once_prints_final_state() -> None:
