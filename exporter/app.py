@@ -15,6 +15,7 @@ from functools import partial
 import anyio
 import anyio.abc
 
+from exporter.cadence import Cadence
 from exporter.collectors import COLLECTORS, Collector, Options
 from exporter.exposition import Exposition, NeuronCollector, Store
 from exporter.health import Health
@@ -23,7 +24,7 @@ from exporter.model.state import State
 from exporter.sdnotify import Notifier, describe, keep_systemd_informed
 from exporter.settings import Settings
 from exporter.sources.follow import Follower
-from exporter.sources.monconfig import ConfigError, load_monitor_config
+from exporter.sources.monconfig import ConfigError, MonitorConfig, load_monitor_config
 from exporter.sources.stream import LineFramer, deliver
 from exporter.sources.supervisor import Supervisor
 from exporter.web.http import HttpServer, Request, Response
@@ -41,6 +42,12 @@ LANDING_PAGE = b"""<!doctype html>
 <li><a href="/-/ready">/-/ready</a> (readiness: fresh neuron-monitor data)</li></ul>
 </body></html>
 """
+
+
+def log_config_warnings(config: MonitorConfig) -> None:
+    """One warning line for each thing in the neuron-monitor config that may not do what was meant."""
+    for warning in config.warnings:
+        log.warning("neuron-monitor config %s: %s", config.path, warning)
 
 
 def make_collectors(settings: Settings) -> list[Collector]:
@@ -75,11 +82,19 @@ class App:
             prune_idle_cores=not settings.aws_compat,
             model_detail=settings.per_model and not settings.aws_compat,
             vcpu_detail=settings.per_vcpu and not settings.aws_compat,
+            cadence=None if settings.replay else Cadence(settings.monitor_config.period),
+            stale_periods=settings.stale_periods,
         )
+        self.ingestor.on_period_change = self._follow_period
         collector = NeuronCollector(self.store, self.health, make_collectors(settings))
         self.exposition = Exposition(collector, process_metrics=not settings.once)
         self.supervisor: Supervisor | None = None
         self.notifier = Notifier()
+
+    def _follow_period(self, period: float) -> None:
+        """The period neuron-monitor keeps changed: hang detection follows it as freshness does."""
+        if self.supervisor is not None:
+            self.supervisor.hang_timeout = self.settings.hang_timeout_for(period)
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The current /metrics body and its content type."""
@@ -163,10 +178,15 @@ class App:
             log.info("SIGHUP: nothing to reload")
             return
         try:
-            new = load_monitor_config(config.path)
+            new = load_monitor_config(
+                config.path, strict=self.settings.config_strict, fractional=self.settings.config_fractional
+            )
         except ConfigError as exc:
             log.error("SIGHUP: %s; keeping the running configuration", exc)
             return
+        log_config_warnings(new)
+        if self.ingestor.cadence is not None:
+            self.ingestor.cadence.reset(new.period)
         self.health.stale_after = self.settings.stale_after_for(new.period)
         if self.supervisor is None:
             log.info("SIGHUP: configuration valid (period %.3g s); staleness follows it", new.period)
@@ -191,6 +211,7 @@ class App:
 async def run(settings: Settings) -> int:
     """Run until a signal (or, with --once, until the capture is rendered); the exit code."""
     app = App(settings)
+    log_config_warnings(settings.monitor_config)
     if settings.once:
         await app.replay()
         if settings.kubernetes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import shutil
 import sys
@@ -22,7 +23,7 @@ from exporter.sources.monconfig import (
     ConfigError,
     MonitorConfig,
     load_monitor_config,
-    parse_period,
+    parse_duration,
 )
 
 FALLBACK_MONITOR = "/opt/aws/neuron/bin/neuron-monitor"
@@ -45,6 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="neuron-monitor config file, passed as `-c` (required unless --replay, --simulate or --input; "
         "with --input it only sets the period that staleness is measured in)",
+    )
+    parser.add_argument(
+        "--config.strict",
+        dest="config_strict",
+        action="store_true",
+        help="refuse a config with a metric group or key the exporter does not know (default: warn and "
+        "pass it to neuron-monitor, which may be newer)",
+    )
+    parser.add_argument(
+        "--config.allow-fractional-periods",
+        dest="config_fractional",
+        action="store_true",
+        help='accept periods like "0.5s" or "1.0s", which neuron-monitor has been seen to ignore (for '
+        "stand-ins that honour them, such as the built-in simulator)",
     )
     parser.add_argument(
         "--neuron-monitor-path",
@@ -250,11 +265,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         host, port = parse_listen_address(args.listen_address)
     except ValueError as exc:
         raise UsageError(f"--web.listen-address: {exc}") from None
-    if args.replay and not args.replay.is_file():
-        raise UsageError(f"replay file {args.replay} not found")
+    if args.replay:
+        _check_replay(args.replay)
     try:
         config = (
-            load_monitor_config(args.config)
+            load_monitor_config(args.config, strict=args.config_strict, fractional=args.config_fractional)
             if args.config
             else MonitorConfig(None, DEFAULT_PERIOD, frozenset())
         )
@@ -276,6 +291,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         )
     else:
         argv = (resolve_monitor(args.neuron_monitor_path), *config_args)
+    for flag, value in (("--stale-periods", args.stale_periods), ("--hang-periods", args.hang_periods)):
+        if not 0 < value < math.inf:
+            raise UsageError(f"{flag} must be a number of periods above 0, not {value:g}")
     if args.max_line_bytes < 1024:
         raise UsageError("--max-line-bytes must be at least 1024")
     fixed_price, prices = _prices(args)
@@ -307,6 +325,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         prices=prices,
         max_connections=args.max_connections,
         max_line_bytes=args.max_line_bytes,
+        config_strict=args.config_strict,
+        config_fractional=args.config_fractional,
         stale_periods=args.stale_periods,
         hang_periods=args.hang_periods,
         log_level=args.log_level,
@@ -319,10 +339,26 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
+def _check_replay(path: Path) -> None:
+    """A capture to replay must exist and hold at least one report: an empty one would serve nothing
+    and --once would print an empty exposition as if all were well."""
+    from exporter.model.report import looks_like_report
+
+    try:
+        with path.open("rb") as stream:
+            if any(looks_like_report(line) for line in stream):
+                return
+    except FileNotFoundError:
+        raise UsageError(f"replay file {path} not found") from None
+    except OSError as exc:
+        raise UsageError(f"replay file {path}: {exc.strerror}") from None
+    raise UsageError(f"replay file {path} holds no neuron-monitor report (one JSON object per line)")
+
+
 def _duration(flag: str, text: str) -> float:
     """A flag's duration ("10s", "1m", "0.5s") in seconds; UsageError if it is not one."""
     try:
-        return parse_period(text)
+        return parse_duration(text)
     except ValueError as exc:
         raise UsageError(f"{flag}: {str(exc).replace('period', 'duration', 1)}") from None
 

@@ -7,19 +7,28 @@ neuron-monitor that repeats the same error every second does not flood the journ
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import orjson
 
+from exporter.cadence import Cadence
 from exporter.exposition import Store
 from exporter.gcpause import gc_paused
 from exporter.health import Health
 from exporter.model.report import NotAReport, ParseOptions, parse_report
-from exporter.model.state import advance
+from exporter.model.state import State, advance
 
 log = logging.getLogger(__name__)
 
 DISTINCT_MESSAGES_LOGGED = 1000
 """After this many distinct problem messages, further new ones are only counted (bounded memory)."""
+
+
+def _group_periods(state: State) -> float | None:
+    """The shortest `period` any group of the state says it covered (neuron-monitor's own measure)."""
+    groups = [*state.system.values(), *(g for r in state.runtimes.values() for g in r.groups.values())]
+    periods = [g.period for g in groups if g.period]
+    return min(periods) if periods else None
 
 
 class Ingestor:
@@ -33,9 +42,17 @@ class Ingestor:
         prune_idle_cores: bool = True,
         model_detail: bool = False,
         vcpu_detail: bool = False,
+        cadence: Cadence | None = None,
+        stale_periods: float = 3.0,
     ) -> None:
         self.store = store
         self.health = health
+        self.cadence = cadence
+        """Measures neuron-monitor's real interval (None: replay, where nothing goes stale)."""
+        self.stale_periods = stale_periods
+        self.on_period_change: Callable[[float], None] = lambda period: None
+        """Called with the period freshness follows whenever it changes (the hang timeout follows it)."""
+        self._warned_cadence = False
         self.options = ParseOptions(
             prune_idle_cores=prune_idle_cores, model_detail=model_detail, vcpu_detail=vcpu_detail
         )
@@ -84,7 +101,26 @@ class Ingestor:
                 self._log_once(f"neuron-monitor reported an error: {problem.message}")
         self.store.current = state
         health.reports += 1
-        health.last_report_time = health.clock()
+        health.last_report_time = now = health.clock()
+        if self.cadence is not None and self.cadence.observe(now):
+            self._follow_cadence(self.cadence)
+
+    def _follow_cadence(self, cadence: Cadence) -> None:
+        """Freshness follows the interval neuron-monitor keeps: warned about once, then noted."""
+        covered = _group_periods(self.store.current)
+        said = f" (its groups cover {covered:.3g} s each)" if covered else ""
+        if cadence.slower_than_configured:
+            message = (
+                f"neuron-monitor reports every {cadence.period:.3g} s{said}, not every {cadence.configured:.3g} s "
+                "as its config asks (it may ignore a period it does not understand); freshness and hang "
+                f"detection now follow {cadence.period:.3g} s"
+            )
+            log.log(logging.INFO if self._warned_cadence else logging.WARNING, message)
+            self._warned_cadence = True
+        else:
+            log.info("neuron-monitor reports every %.3g s again, as its config asks", cadence.period)
+        self.health.stale_after = self.stale_periods * cadence.period
+        self.on_period_change(cadence.period)
 
     def on_oversized_line(self, length: int) -> None:
         """Count a line dropped for exceeding the length bound."""

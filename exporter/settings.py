@@ -34,6 +34,10 @@ class Settings:
     prices: PriceBook | None = None
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     max_connections: int = 1024
+    config_strict: bool = False
+    """--config.strict: unknown groups and keys in the neuron-monitor config are refused, not warned."""
+    config_fractional: bool = False
+    """--config.allow-fractional-periods: periods like "0.5s" are accepted (stand-ins honour them)."""
     stale_periods: float = 3.0
     hang_periods: float = 10.0
     log_level: str = "info"

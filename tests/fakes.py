@@ -26,6 +26,10 @@ def simulator_monitor(tmp_path: Path, *flags: str) -> Path:
     )
 
 
+FRACTIONAL = "--config.allow-fractional-periods"
+"""What an exporter given a sub-second period needs: the simulator honours "0.2s", neuron-monitor may not."""
+
+
 def write_config(tmp_path: Path, period: str = "1s") -> Path:
     """A neuron-monitor config with every group at the given period."""
     text = (REPO / "examples" / "mon.json").read_text().replace('"period": "1s"', f'"period": "{period}"')

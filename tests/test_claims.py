@@ -21,7 +21,7 @@ from exporter.health import Health
 from exporter.model.state import State
 from exporter.sources.supervisor import Supervisor
 from tests.daemon import Daemon, sample_value
-from tests.fakes import simulator_monitor, write_config
+from tests.fakes import FRACTIONAL, simulator_monitor, write_config
 from tests.prometheus import free_port
 from tests.reports import report
 from tests.test_state import Pipeline, labels
@@ -87,7 +87,7 @@ def test_sighup_with_a_new_period_moves_the_staleness_and_hang_timeouts(tmp_path
 
 def test_staleness_comes_after_stale_periods_periods_not_later(tmp_path: Path) -> None:
     config = write_config(tmp_path, period="0.5s")
-    args = ["--config", str(config), "--simulate", "inf1.xlarge", "--stale-periods", "3"]
+    args = ["--config", str(config), FRACTIONAL, "--simulate", "inf1.xlarge", "--stale-periods", "3"]
     settings = settings_from_args(build_parser().parse_args(args))
     assert settings.stale_after == 1.5
     app = App(settings)

@@ -23,7 +23,7 @@ import pytest
 from alerts import rules
 from dashboards import cost
 from tests.daemon import Daemon, wait_for
-from tests.fakes import simulator_monitor, write_config
+from tests.fakes import FRACTIONAL, simulator_monitor, write_config
 from tests.kubelet import kubelet, pod
 from tests.prometheus import Prometheus
 
@@ -72,7 +72,15 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                 server.pods = [POD]
                 exporter_flags = (*exporter_flags, "--kubernetes.pod-resources-socket", str(server.socket))
             daemon = stack.enter_context(
-                Daemon(tmp, "--config", str(config), "--neuron-monitor-path", str(monitor), *exporter_flags)
+                Daemon(
+                    tmp,
+                    "--config",
+                    str(config),
+                    FRACTIONAL,
+                    "--neuron-monitor-path",
+                    str(monitor),
+                    *exporter_flags,
+                )
             )
             instances[shape] = f"127.0.0.1:{daemon.port}"
         prometheus = stack.enter_context(

@@ -3,6 +3,7 @@ scraped over real HTTP."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -138,7 +139,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     ("content", "message"),
     [
         ("{not json", "is not valid JSON"),
-        ('{"system_metrics": [{"type": "gpu_usage"}]}', "unknown metric group"),
+        ('{"system_metrics": [{"type": "cpu_usage"}]}', "'cpu_usage' was renamed 'vcpu_usage'"),
+        ('{"period": "1.0s"}', 'write "1s"'),
+        ('{"neuron_runtimes": [{"tag_filter": "(?!test).*"}]}', "look-around"),
     ],
 )
 def test_bad_config_exits_2_with_one_line(tmp_path: Path, content: str, message: str) -> None:
@@ -147,6 +150,46 @@ def test_bad_config_exits_2_with_one_line(tmp_path: Path, content: str, message:
     result = run_cli("--config", str(config), "--simulate", "inf1.xlarge")
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+@pytest.mark.parametrize("flag", ["--stale-periods", "--hang-periods"])
+def test_periods_flags_that_cannot_work_exit_2_with_one_line(flag: str, value: str) -> None:
+    result = run_cli("--simulate", "inf1.xlarge", flag, value)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"neuron-exporter: {flag} must be a number of periods above 0")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n", b"not json\n", b"[1, 2]\n", b'{"unrelated": 1}\n'])
+def test_a_replay_capture_without_a_report_exits_2(tmp_path: Path, content: bytes) -> None:
+    capture = tmp_path / "empty.jsonl"
+    capture.write_bytes(content)
+    result = run_cli("--replay", str(capture), "--once")
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"neuron-exporter: replay file {capture} holds no neuron-monitor report (one JSON object per line)\n"
+    )
+
+
+def test_strict_config_refuses_an_unknown_group_that_is_otherwise_passed_on(tmp_path: Path) -> None:
+    config = tmp_path / "mon.json"
+    config.write_text('{"period": "1s", "system_metrics": [{"type": "memory_info"}, {"type": "gpu_usage"}]}')
+    refused = run_cli("--config", str(config), "--simulate", "inf1.xlarge", "--config.strict")
+    assert refused.returncode == 2 and "unknown metric group 'gpu_usage'" in refused.stderr
+    assert "refused: --config.strict" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    argv_file = tmp_path / "argv.json"
+    monitor = fake_monitor(
+        tmp_path,
+        f"import json; json.dump(sys.argv[1:], open({str(argv_file)!r}, 'w')); time.sleep(60)",
+    )
+    with Daemon(tmp_path, "--config", str(config), "--neuron-monitor-path", str(monitor)) as daemon:
+        wait_for(argv_file.exists, 30, "neuron-monitor to start with the config")
+        assert json.loads(argv_file.read_text()) == ["-c", str(config)]
+        log = daemon.log().decode()
+        assert f"neuron-monitor config {config}: system_metrics[1]: unknown metric group 'gpu_usage'" in log
+        assert log.count("unknown metric group") == 1
 
 
 def test_missing_neuron_monitor_exits_2(tmp_path: Path) -> None:

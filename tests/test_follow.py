@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.daemon import PORT_LINE, Daemon, sample_value, stop_process, wait_for
-from tests.fakes import write_config
+from tests.fakes import FRACTIONAL, write_config
 
 WRITER = """
 import sys, time
@@ -41,7 +41,7 @@ def test_a_fifo_whose_writer_leaves_and_returns_is_reopened(tmp_path: Path) -> N
     config = write_config(tmp_path, period="0.2s")
     fifo = tmp_path / "reports.fifo"
     os.mkfifo(fifo)
-    with Daemon(tmp_path, "--input", str(fifo), "--config", str(config)) as daemon:
+    with Daemon(tmp_path, "--input", str(fifo), "--config", str(config), FRACTIONAL) as daemon:
         assert daemon.get("/-/ready")[0] == 503
         write_reports(fifo, 0, 5, tail='{"neuron_runtime_data": [{"pid": 1, "rep')  # dies mid-line
         wait_for(lambda: metric(daemon, "neuron_exporter_reports_total") == 5, 30, "five reports")
@@ -62,7 +62,7 @@ def test_a_followed_file_is_read_as_it_grows_and_from_the_start_when_truncated(t
     config = write_config(tmp_path, period="0.2s")
     capture = tmp_path / "reports.jsonl"
     write_reports(capture, 0, 4)  # history from before the exporter started: not replayed
-    with Daemon(tmp_path, "--input", str(capture), "--config", str(config)) as daemon:
+    with Daemon(tmp_path, "--input", str(capture), "--config", str(config), FRACTIONAL) as daemon:
         write_reports(capture, 4, 3, mode="a")
         wait_for(lambda: metric(daemon, "neuron_exporter_reports_total") == 3, 30, "the appended reports")
         write_reports(capture, 7, 2, mode="w")  # truncated and rewritten
@@ -106,6 +106,7 @@ def test_eof_on_stdin_ends_the_input_not_the_exporter(tmp_path: Path) -> None:
             "-",
             "--config",
             str(config),
+            FRACTIONAL,
         ],
         stdin=simulator.stdout,
         stdout=subprocess.DEVNULL,
@@ -147,7 +148,7 @@ def test_a_fifo_made_after_the_exporter_started_is_read(tmp_path: Path) -> None:
     """In the sidecar pod the FIFO may appear after the exporter starts (another container makes it)."""
     config = write_config(tmp_path, period="0.2s")
     fifo = tmp_path / "later.fifo"
-    with Daemon(tmp_path, "--input", str(fifo), "--config", str(config)) as daemon:
+    with Daemon(tmp_path, "--input", str(fifo), "--config", str(config), FRACTIONAL) as daemon:
         assert metric(daemon, "neuron_exporter_reports_total") == 0
         os.mkfifo(fifo)
         write_reports(fifo, 0, 3)

@@ -11,7 +11,7 @@ import orjson
 
 from exporter.collectors import Options
 from tests.daemon import Daemon, sample_value, wait_for
-from tests.fakes import simulator_monitor, write_config
+from tests.fakes import FRACTIONAL, simulator_monitor, write_config
 from tests.reports import core_counters, execution, memory, report, runtime
 from tests.test_state import Pipeline, labels
 
@@ -264,7 +264,7 @@ def test_daemon_with_erroring_counters_and_shared_tags(tmp_path: Path) -> None:
         "neuron_runtime_vcpu_usage",
     )
     config = write_config(tmp_path, period="0.2s")
-    with Daemon(tmp_path, "--config", str(config), "--neuron-monitor-path", str(monitor)) as d:
+    with Daemon(tmp_path, "--config", str(config), FRACTIONAL, "--neuron-monitor-path", str(monitor)) as d:
 
         def two_reports() -> str | None:
             text = d.metrics()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon import Daemon
-from tests.fakes import simulator_monitor, write_config
+from tests.fakes import FRACTIONAL, simulator_monitor, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "neuron-exporter.service"
@@ -129,7 +129,9 @@ def test_the_daemon_tells_systemd_what_it_does(
     monitor = simulator_monitor(tmp_path, "--shape", "inf1.xlarge", "--hang-after", "30")
     config = write_config(tmp_path, period="0.2s")
     env = {"NOTIFY_SOCKET": env_value, "WATCHDOG_USEC": "1000000"}  # a ping every 0.5 s
-    with Daemon(tmp_path, "--config", str(config), "--neuron-monitor-path", str(monitor), env=env) as daemon:
+    with Daemon(
+        tmp_path, "--config", str(config), FRACTIONAL, "--neuron-monitor-path", str(monitor), env=env
+    ) as daemon:
         ready = listener.receive(lambda m: m.get("READY") == "1", 30, "READY=1")
         assert ready["STATUS"]
         listener.receive(lambda m: m.get("WATCHDOG") == "1", 10, "a watchdog ping while reports arrive")
@@ -166,7 +168,9 @@ def test_the_watchdog_pings_at_half_of_watchdog_usec_read_as_microseconds(
     monitor = simulator_monitor(tmp_path, "--shape", "inf1.xlarge")
     config = write_config(tmp_path, period="0.2s")
     env = {"NOTIFY_SOCKET": env_value, "WATCHDOG_USEC": "1000000"}
-    with Daemon(tmp_path, "--config", str(config), "--neuron-monitor-path", str(monitor), env=env) as daemon:
+    with Daemon(
+        tmp_path, "--config", str(config), FRACTIONAL, "--neuron-monitor-path", str(monitor), env=env
+    ) as daemon:
         listener.receive(lambda m: m.get("WATCHDOG") == "1", 30, "a first watchdog ping")
         pings = [m for m in listener.during(3.0) if m.get("WATCHDOG") == "1"]
         assert 5 <= len(pings) <= 7, len(pings)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from exporter.model.prune import without_idle_cores
@@ -239,6 +240,23 @@ def _identity(model: type[BaseModel], raw: Any, name: str, problems: list[Proble
     if parsed is not None and getattr(parsed, "error", None):
         problems.append(Problem("monitor_error", name, f"{name}: {_quote(parsed.error)}"))
     return parsed
+
+
+TOP_LEVEL_KEYS = frozenset(
+    {"neuron_runtime_data", "system_data", "instance_info", "neuron_hardware_info", "neuron_k8s_info"}
+    | {"runtime_data", "instance_data"}
+)
+"""The sections a report has (SCHEMA.md §4), with their names before 2.3.0."""
+
+
+def looks_like_report(line: bytes) -> bool:
+    """Whether a line is a JSON object with at least one of a report's sections (cheap pre-flight
+    check of a capture; the ingest path validates everything)."""
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(doc, dict) and not TOP_LEVEL_KEYS.isdisjoint(doc)
 
 
 def parse_report(doc: Any, options: ParseOptions = ParseOptions()) -> Report:

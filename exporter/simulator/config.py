@@ -1,7 +1,7 @@
 """The simulator's own small reader of neuron-monitor's config file (SCHEMA.md §2).
 
 Apart from exporter.sources.monconfig because the simulator keeps per-entry periods and tag filters, which the
-exporter never needs; the period syntax is shared (monconfig.parse_period), so both read "1s" alike.
+exporter never needs; the duration syntax is shared (monconfig.parse_duration), so both read "1s" alike.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ ALL_GROUPS = SimulatorConfig(
 def parse_period(text: Any) -> float:
     """`"1s"` -> 1.0, `"0.5s"` -> 0.5, `"2m"` -> 120.0; ConfigError otherwise or if not positive."""
     try:
-        return monconfig.parse_period(text)
+        return monconfig.parse_duration(text)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
