@@ -131,8 +131,10 @@ class MemoryUsedCollector(Collector):
                             {"category": category, "neuroncore": str(core), "runtime_tag": tag},
                             categories[category],
                         )
-        families["neuron_runtime_loaded_models"].add({"runtime_tag": tag}, memory.model_count())
-        families["neuron_runtime_running_models"].add({"runtime_tag": tag}, memory.running_count())
+        loaded, running = memory.model_count(), memory.running_count()
+        if loaded is not None and running is not None:
+            families["neuron_runtime_loaded_models"].add({"runtime_tag": tag}, loaded)
+            families["neuron_runtime_running_models"].add({"runtime_tag": tag}, running)
         if self.options.per_model:
             # model_id is what tells the per-model series apart; models that share one (Neuron 1.x
             # reports have none, a corrupt report may repeat an entry) are rendered once, the first,

@@ -145,6 +145,7 @@ def _memory_used(groups: Sequence[MemoryUsed]) -> MemoryUsed:
         error="",
         neuron_runtime_used_bytes=total,
         placements=ModelPlacements.model_construct(
+            listed=any(g.placements.listed for g in groups),
             running=tuple(r for g in groups for r in g.placements.running),
             devices=tuple(d for g in groups for d in g.placements.devices),
             cores=tuple(c for g in groups for c in g.placements.cores),

@@ -11,11 +11,36 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Index = Annotated[int, Field(ge=0, lt=1_000_000)]
+
+
+def without_nulls(value: Any) -> Any:
+    """A JSON object or array with its null members left out; anything else as it is.
+
+    Third parties report explicit nulls for sections with nothing to report (SCHEMA.md §14): a null
+    member reads as an absent one, so it costs itself and never its whole group.
+    """
+    if type(value) is dict and None in value.values():
+        return {key: member for key, member in value.items() if member is not None}
+    if type(value) is list and None in value:
+        return [member for member in value if member is not None]
+    return value
+
+
+NullsAbsent = BeforeValidator(without_nulls)
+"""On a map or list field: null entries are left out instead of failing the group."""
 
 
 class Model(BaseModel):
@@ -24,7 +49,16 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class Group(Model):
+class NullTolerant(Model):
+    """A wire object whose null members read as absent (groups, loaded models, pod references)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_members_absent(cls, data: Any) -> Any:
+        return without_nulls(data)
+
+
+class Group(NullTolerant):
     """Members every metric group has (§4.2): the period it covers and its own error string."""
 
     period: NonNegative | None = None
@@ -70,22 +104,22 @@ class NeuronCoreCounter(Model):
 class NeuronCoreCounters(Group):
     """`neuroncore_counters`: utilization (percent) and flops per NeuronCore index (§5.4)."""
 
-    neuroncores_in_use: dict[Index, NeuronCoreCounter] = {}
+    neuroncores_in_use: Annotated[dict[Index, NeuronCoreCounter], NullsAbsent] = {}
 
 
 class LatencyStats(Model):
     """`latency_stats`: percentile name (`p50`) -> seconds; each side is null when nothing ran (§5.5)."""
 
-    total_latency: dict[str, NonNegative] | None = None
-    device_latency: dict[str, NonNegative] | None = None
+    total_latency: Annotated[dict[str, NonNegative] | None, NullsAbsent] = None
+    device_latency: Annotated[dict[str, NonNegative] | None, NullsAbsent] = None
 
 
 class ExecutionStats(Group):
     """`execution_stats` (`inference_stats` before 2.4): per-period counts and latency percentiles (§5.5)."""
 
-    error_summary: dict[str, NonNegative] = {}
+    error_summary: Annotated[dict[str, NonNegative], NullsAbsent] = {}
     # Neuron 1.16-2.3 named the outcome counts `inference_summary`.
-    execution_summary: dict[str, NonNegative] = Field(
+    execution_summary: Annotated[dict[str, NonNegative], NullsAbsent] = Field(
         default={}, validation_alias=AliasChoices("execution_summary", "inference_summary")
     )
     latency_stats: LatencyStats | None = None
@@ -94,8 +128,10 @@ class ExecutionStats(Group):
 class UsageBreakdown(Model):
     """`usage_breakdown` of a runtime: host categories and per-NeuronCore device categories (§5.6)."""
 
-    host: dict[str, NonNegative] | None = None
-    neuroncore_memory_usage: dict[Index, dict[str, NonNegative]] | None = None
+    host: Annotated[dict[str, NonNegative] | None, NullsAbsent] = None
+    neuroncore_memory_usage: Annotated[
+        dict[Index, Annotated[dict[str, NonNegative], NullsAbsent]] | None, NullsAbsent
+    ] = None
 
 
 class RuntimeUsedBytes(Model):
@@ -109,8 +145,8 @@ class RuntimeUsedBytes(Model):
 class SubgraphBreakdown(Model):
     """A subgraph's memory by location and category."""
 
-    host: dict[str, NonNegative] | None = None
-    neuron_device: dict[str, NonNegative] | None = None
+    host: Annotated[dict[str, NonNegative] | None, NullsAbsent] = None
+    neuron_device: Annotated[dict[str, NonNegative] | None, NullsAbsent] = None
 
 
 class SubgraphMemory(Model):
@@ -129,14 +165,14 @@ class Subgraph(Model):
     neuron_device_index: Index | None = None
 
 
-class LoadedModel(Model):
+class LoadedModel(NullTolerant):
     """One entry of `loaded_models` (§5.6); `name` is usually a temp path, hence opt-in export."""
 
     name: str = ""
     uuid: str = ""
     model_id: int | None = None
     is_running: bool = False
-    subgraphs: dict[str, Subgraph] = {}
+    subgraphs: Annotated[dict[str, Subgraph], NullsAbsent] = {}
 
 
 MODEL_DETAIL = "model_detail"
@@ -160,13 +196,15 @@ class ModelPlacements(Model):
     or subgraph that is not an object lands in these lists as it is and fails its group.
     """
 
+    listed: bool = False
+    """Whether the group had a `loaded_models` list at all: an absent one is no count, not zero."""
     running: tuple[bool, ...] = ()
     devices: tuple[Index | None, ...] = ()
     cores: tuple[Index | None, ...] = ()
     """The subgraph's core within its device (SCHEMA.md §5.6), as neuron-monitor prints it."""
 
     @classmethod
-    def gather(cls, models: list[Any]) -> dict[str, list[Any]]:
+    def gather(cls, models: list[Any]) -> dict[str, Any]:
         """The raw members this model validates, picked out of a raw `loaded_models` list."""
         try:
             # Well-formed input, in comprehensions: 640 models per report on a busy trn1.
@@ -176,10 +214,10 @@ class ModelPlacements(Model):
             cores = [graph.get("neuroncore_index") for graph in graphs]
         except (KeyError, TypeError, AttributeError):
             return cls._gather_odd(models)
-        return {"running": running, "devices": devices, "cores": cores}
+        return {"listed": True, "running": running, "devices": devices, "cores": cores}
 
     @staticmethod
-    def _gather_odd(models: list[Any]) -> dict[str, list[Any]]:
+    def _gather_odd(models: list[Any]) -> dict[str, Any]:
         """gather() for input with a model or subgraph that is not an object, or no `subgraphs`:
         whatever is not an object lands in the lists as it is, so validation names it."""
         running = [m.get("is_running", False) if type(m) is dict else m for m in models]
@@ -196,7 +234,7 @@ class ModelPlacements(Model):
                         devices.append(graph)
             elif graphs is not None:
                 devices.append(graphs)
-        return {"running": running, "devices": devices, "cores": cores}
+        return {"listed": True, "running": running, "devices": devices, "cores": cores}
 
 
 class MemoryUsed(Group):
@@ -208,14 +246,14 @@ class MemoryUsed(Group):
 
     neuron_runtime_used_bytes: RuntimeUsedBytes | None = None
     placements: ModelPlacements = ModelPlacements()
-    loaded_models: list[LoadedModel] = []
+    loaded_models: Annotated[list[LoadedModel], NullsAbsent] = []
 
     @model_validator(mode="before")
     @classmethod
     def _placements_from_models(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
-        models = data.get("loaded_models")
+        models = without_nulls(data.get("loaded_models"))
         if not isinstance(models, list):
             return data  # absent, or not a list: the field's own validation says so
         out = {**data, "placements": ModelPlacements.gather(models)}
@@ -223,13 +261,14 @@ class MemoryUsed(Group):
             out["loaded_models"] = []
         return out
 
-    def model_count(self) -> int:
-        """How many models are loaded (whether or not they were validated in full)."""
-        return len(self.placements.running)
+    def model_count(self) -> int | None:
+        """How many models are loaded (whether or not they were validated in full); None when the
+        group did not list them, which says nothing about how many there are."""
+        return len(self.placements.running) if self.placements.listed else None
 
-    def running_count(self) -> int:
-        """How many loaded models are executing."""
-        return sum(self.placements.running)
+    def running_count(self) -> int | None:
+        """How many loaded models are executing; None when they were not listed."""
+        return sum(self.placements.running) if self.placements.listed else None
 
 
 class RuntimeVcpuUsage(Model):
@@ -292,7 +331,7 @@ class NeuronDeviceCounters(Model):
 class NeuronHwCounters(Group):
     """`neuron_hw_counters` (§5.8)."""
 
-    neuron_devices: list[NeuronDeviceCounters] = []
+    neuron_devices: Annotated[list[NeuronDeviceCounters], NullsAbsent] = []
 
 
 class CpuModes(Model):
@@ -315,7 +354,7 @@ class VcpuUsage(Group):
     """
 
     average_usage: CpuModes | None = None
-    usage_data: dict[Index, CpuModes] | None = None
+    usage_data: Annotated[dict[Index, CpuModes] | None, NullsAbsent] = None
     vcpu_count: int | None = None
     context_switch_count: NonNegative | None = None
 
@@ -382,7 +421,7 @@ class HardwareInfo(Model):
         return data
 
 
-class PodRef(Model):
+class PodRef(NullTolerant):
     """Which pod/containers hold a core or device (`neuron_k8s_info`, §5.3)."""
 
     pod_name: str = ""
@@ -401,8 +440,8 @@ class PodRef(Model):
 class K8sInfo(Group):
     """`neuron_k8s_info` (§5.3): pod attribution of NeuronCores and devices."""
 
-    neuroncores_k8s_info: dict[Index, PodRef] = {}
-    neurondevices_k8s_info: dict[Index, PodRef] = {}
+    neuroncores_k8s_info: Annotated[dict[Index, PodRef], NullsAbsent] = {}
+    neurondevices_k8s_info: Annotated[dict[Index, PodRef], NullsAbsent] = {}
 
 
 RUNTIME_GROUPS: dict[str, type[Group]] = {
