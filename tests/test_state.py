@@ -320,3 +320,53 @@ def test_a_core_given_up_leaves_the_runtime_on_the_next_report() -> None:
         labels(neuroncore="0", runtime_tag="1"): 0.3,
         labels(neuroncore="1", runtime_tag="2"): 0.7,
     }
+
+
+def _process(pid: int, core: int) -> dict[str, Any]:
+    """One worker of tag "job" with model 10001 (every process numbers its own from 10001) on `core`."""
+    mem = memory({core: 9})
+    subgraph = {
+        "memory_used_bytes": {
+            "host": 1,
+            "neuron_device": 9,
+            "usage_breakdown": {"neuron_device": {"tensors": 9}},
+        }
+    }
+    mem["loaded_models"] = [
+        {
+            "name": f"/tmp/model-{pid}.neff",
+            "uuid": f"u{pid}",
+            "model_id": 10001,
+            "is_running": True,
+            "subgraphs": {"sg_00": {**subgraph, "neuroncore_index": core, "neuron_device_index": 0}},
+        }
+    ]
+    entry = runtime("job", neuroncore_counters=core_counters({core: 50}), memory_used=mem)
+    return {**entry, "pid": pid}
+
+
+@pytest.mark.parametrize("per_model", [False, True])
+def test_every_model_of_every_process_under_one_tag_shows_and_counts_agree(per_model: bool) -> None:
+    """Four workers of one tag, each with its model 10001 on its own core (SCHEMA.md §14)."""
+    p = Pipeline(Options(per_model=per_model))
+    p.feed(report(*(_process(100 + core, core) for core in range(4)), cores_per_device=4))
+    assert p.samples("neuron_runtime_loaded_models") == {labels(runtime_tag="job"): 4}
+    info = p.samples("neuron_model_info")
+    if not per_model:
+        assert info == {} and p.samples("neuron_model_memory_used_bytes") == {}
+        return
+    assert sorted((dict(k)["pid"], dict(k)["model_id"]) for k in info) == [
+        (str(pid), "10001") for pid in range(100, 104)
+    ]
+    assert len(info) == sum(p.samples("neuron_runtime_loaded_models").values())
+    placed = p.samples("neuron_model_memory_used_bytes")
+    assert {
+        (dict(k)["pid"], dict(k)["neuroncore"]) for k in placed if dict(k)["location"] == "neuron_device"
+    } == {(str(100 + core), str(core)) for core in range(4)}
+    breakdown = p.samples("neuron_model_memory_breakdown_bytes")
+    assert {(dict(k)["pid"], dict(k)["neuroncore"]) for k in breakdown} == {
+        (str(100 + c), str(c)) for c in range(4)
+    }
+    text = p.exposition.render(None)[0].decode()
+    series = [line.rsplit(" ", 1)[0] for line in text.splitlines() if line.startswith("neuron_model_")]
+    assert len(series) == len(set(series))

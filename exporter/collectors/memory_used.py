@@ -6,6 +6,9 @@
     neuron_runtime_loaded_models{runtime_tag="4242"} 2
 
 Per-model series carry the model's name, usually a temp path, so they are opt-in (--collector.memory_used.per-model).
+Their identity is (runtime_tag, pid, model_id): neuron-monitor numbers models per process from 10001, so
+when several processes report under one NEURON_PROCESS_TAG their models share ids (SCHEMA.md §14). With
+one process per tag the pid adds no series, only the label.
 """
 
 from __future__ import annotations
@@ -64,15 +67,15 @@ class MemoryUsedCollector(Collector):
         MetricSpec(
             "neuron_model_info",
             "info",
-            "A loaded model (opt-in: per-model); always 1.",
-            ("model_id", "model_name", "runtime_tag", "uuid"),
+            "A loaded model of process pid (opt-in: per-model); always 1. model_id is numbered per process.",
+            ("model_id", "model_name", "pid", "runtime_tag", "uuid"),
             "memory_used.loaded_models[].{model_id,name,uuid}",
         ),
         MetricSpec(
             "neuron_model_running",
             "gauge",
             "1 if the loaded model is executing (opt-in: per-model).",
-            ("model_id", "runtime_tag"),
+            ("model_id", "pid", "runtime_tag"),
             "memory_used.loaded_models[].is_running",
         ),
         MetricSpec(
@@ -80,14 +83,24 @@ class MemoryUsedCollector(Collector):
             "gauge",
             "Memory allocated for a model subgraph at load time, by location; neuroncore is the node-wide "
             "index, neuron_device * cores per device + the subgraph's neuroncore_index (opt-in: per-model).",
-            ("location", "model_id", "neuron_device", "neuroncore", "runtime_tag", "subgraph"),
+            ("location", "model_id", "neuron_device", "neuroncore", "pid", "runtime_tag", "subgraph"),
             "memory_used.loaded_models[].subgraphs.<sg>.memory_used_bytes.{host,neuron_device}",
         ),
         MetricSpec(
             "neuron_model_memory_breakdown_bytes",
             "gauge",
-            "Memory allocated for a model subgraph, by location and category (opt-in: per-model).",
-            ("category", "location", "model_id", "runtime_tag", "subgraph"),
+            "Memory allocated for a model subgraph, by location and category; placed as "
+            "neuron_model_memory_used_bytes (opt-in: per-model).",
+            (
+                "category",
+                "location",
+                "model_id",
+                "neuron_device",
+                "neuroncore",
+                "pid",
+                "runtime_tag",
+                "subgraph",
+            ),
             "memory_used.loaded_models[].subgraphs.<sg>.memory_used_bytes.usage_breakdown.<location>.<category>",
         ),
     )
@@ -136,27 +149,38 @@ class MemoryUsedCollector(Collector):
             families["neuron_runtime_loaded_models"].add({"runtime_tag": tag}, loaded)
             families["neuron_runtime_running_models"].add({"runtime_tag": tag}, running)
         if self.options.per_model:
-            # model_id is what tells the per-model series apart; models that share one (Neuron 1.x
-            # reports have none, a corrupt report may repeat an entry) are rendered once, the first,
-            # since duplicate series would make Prometheus drop samples.
-            seen: set[int | None] = set()
-            for model in sorted(
-                memory.loaded_models, key=lambda m: (m.model_id is None, m.model_id or 0, m.uuid)
-            ):
-                if model.model_id not in seen:
-                    seen.add(model.model_id)
-                    self._model(tag, model, families, cores_per_device)
+            # Each process's own models: ids repeat across the processes of one tag. Within a process,
+            # models that share an id (Neuron 1.x reports have none, a corrupt report may repeat an
+            # entry) are rendered once, the first, since duplicate series make Prometheus drop samples.
+            for pid in sorted(runtime.processes, key=lambda p: (p is None, p or 0)):
+                own = runtime.processes[pid].groups.get("memory_used")
+                if not isinstance(own, MemoryUsed):
+                    continue
+                seen: set[int | None] = set()
+                for model in sorted(
+                    own.loaded_models, key=lambda m: (m.model_id is None, m.model_id or 0, m.uuid)
+                ):
+                    if model.model_id not in seen:
+                        seen.add(model.model_id)
+                        self._model(tag, _index(pid), model, families, cores_per_device)
 
     @staticmethod
     def _model(
-        tag: str, model: LoadedModel, families: Mapping[str, Family], cores_per_device: int | None
+        tag: str, pid: str, model: LoadedModel, families: Mapping[str, Family], cores_per_device: int | None
     ) -> None:
-        model_id = "" if model.model_id is None else str(model.model_id)
+        model_id = _index(model.model_id)
         families["neuron_model_info"].add(
-            {"model_id": model_id, "model_name": model.name, "runtime_tag": tag, "uuid": model.uuid}, 1
+            {
+                "model_id": model_id,
+                "model_name": model.name,
+                "pid": pid,
+                "runtime_tag": tag,
+                "uuid": model.uuid,
+            },
+            1,
         )
         families["neuron_model_running"].add(
-            {"model_id": model_id, "runtime_tag": tag}, 1 if model.is_running else 0
+            {"model_id": model_id, "pid": pid, "runtime_tag": tag}, 1 if model.is_running else 0
         )
         for name in sorted(model.subgraphs):
             subgraph = model.subgraphs[name]
@@ -177,6 +201,7 @@ class MemoryUsedCollector(Collector):
                             "location": location,
                             "model_id": model_id,
                             **placement,
+                            "pid": pid,
                             "runtime_tag": tag,
                             "subgraph": name,
                         },
@@ -191,6 +216,8 @@ class MemoryUsedCollector(Collector):
                             "category": category,
                             "location": location,
                             "model_id": model_id,
+                            **placement,
+                            "pid": pid,
                             "runtime_tag": tag,
                             "subgraph": name,
                         },
