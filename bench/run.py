@@ -53,7 +53,7 @@ from exporter.ingest import Ingestor  # noqa: E402
 from exporter.memtune import keep_large_blocks_in_mmap  # noqa: E402
 from exporter.model.state import State  # noqa: E402
 from exporter.simulator import Simulator  # noqa: E402
-from tests.fakes import write_config  # noqa: E402
+from tests.fakes import FRACTIONAL, write_config  # noqa: E402
 
 MODELS = 2
 """Models loaded per runtime in the scale rows."""
@@ -366,7 +366,9 @@ def load(shape: str, runtimes: int, scrapers: int, seconds: float) -> str:
     """
     with tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp), f"{LOAD_PERIOD}s")
-        daemon = Daemon("--config", str(config), "--simulate", shape, "--simulate-runtimes", str(runtimes))
+        daemon = Daemon(
+            "--config", str(config), FRACTIONAL, "--simulate", shape, "--simulate-runtimes", str(runtimes)
+        )
         try:
             deadline = time.monotonic() + 60
             while not daemon.ready():

@@ -21,7 +21,7 @@ import pytest
 
 from bench.load import EXPECTED, OPENMETRICS_ACCEPT, ScrapeFailed, check_body, family_blocks, run_load
 from tests.daemon import Daemon, wait_for
-from tests.fakes import write_config
+from tests.fakes import FRACTIONAL, write_config
 
 SHAPE, RUNTIMES = "trn1.32xlarge", 4
 PERIOD = 0.1
@@ -37,6 +37,7 @@ def test_fifty_scrapers_while_reports_arrive_ten_times_a_second(tmp_path: Path) 
         tmp_path,
         "--config",
         str(config),
+        FRACTIONAL,
         "--simulate",
         SHAPE,
         "--simulate-runtimes",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -91,7 +93,9 @@ def test_shape_counts(shape: str) -> None:
         assert sorted(cores, key=int) == [str(c) for c in range(devices * per_device)]
         memory = rt["memory_used"]["neuron_runtime_used_bytes"]["usage_breakdown"]["neuroncore_memory_usage"]
         assert set(memory) == set(cores)
-        assert all(("flops" in c) == (shape != "inf1.xlarge") for c in cores.values())
+        # Current tools print the rate as effective_flops and no flops (SCHEMA.md §14); inf1 has neither.
+        assert all(("effective_flops" in c) == (shape != "inf1.xlarge") for c in cores.values())
+        assert not any("flops" in c for c in cores.values())
     system = report["system_data"]
     assert len(system["vcpu_usage"]["usage_data"]) == vcpus
     assert [d["neuron_device_index"] for d in system["neuron_hw_counters"]["neuron_devices"]] == list(
@@ -510,3 +514,78 @@ def test_a_fixed_execution_rate_is_held_exactly_and_cleanly() -> None:
             failed += sum(summary.values()) - summary["completed"]
     assert failed == 0
     assert abs(completed - 191 * sim.line_time(599)) <= 3  # one rounding per application at most
+
+
+PROBE = (
+    REPO.parent
+    / "shared"
+    / "neuron-monitor"
+    / "samples"
+    / "real"
+    / "inf2.xlarge_rt-2.30.51_keypath-schema.txt"
+)
+PROBE_PREFIXES = (
+    ("...latency_stats.", "neuron_runtime_data[].report.execution_stats.latency_stats."),
+    ("...execution_stats.", "neuron_runtime_data[].report.execution_stats."),
+    ("...memory_used.", "neuron_runtime_data[].report.memory_used."),
+    (
+        "...usage_breakdown.",
+        "neuron_runtime_data[].report.memory_used.neuron_runtime_used_bytes.usage_breakdown.",
+    ),
+    ("...loaded_models[].", "neuron_runtime_data[].report.memory_used.loaded_models[]."),
+    ("...subgraphs.", "neuron_runtime_data[].report.memory_used.loaded_models[].subgraphs."),
+    ("...neuron_runtime_vcpu_usage.", "neuron_runtime_data[].report.neuron_runtime_vcpu_usage."),
+)
+"""The listing's `...` abbreviations, spelled out."""
+UNLISTED = re.compile(r"(^|\.)(error|period)$")
+"""Members the listing leaves out though current output prints them (trn1 tools 2.28's first record has
+`"error": ""` and memory_info's `period`): compared only where the listing names them."""
+
+
+def _normalised(path: str) -> str:
+    """Indices (cores, vCPUs) and subgraph names as `*`, so paths compare across shapes."""
+    return ".".join("*" if re.fullmatch(r"\d+|sg_\d+", key) else key for key in path.split("."))
+
+
+def probe_key_paths(text: str) -> set[str]:
+    """Every key path of the real inf2 probe's listing, braces expanded and abbreviations spelled out."""
+    paths = set()
+    for line in text.splitlines():
+        match = re.match(r"^(\S+?)(\s+=|\s+--|$)", line)
+        if not match or "." not in match.group(1) or line.startswith("==="):
+            continue
+        path = match.group(1)
+        for short, full in PROBE_PREFIXES:
+            if path.startswith(short):
+                path = full + path[len(short) :]
+        assert not path.startswith("..."), f"an abbreviation this test does not know: {line}"
+        pieces = [p[1:-1].split(",") if p.startswith("{") else [p] for p in re.split(r"(\{[^}]*\})", path)]
+        paths.update(_normalised("".join(combo)) for combo in itertools.product(*pieces))
+    return paths
+
+
+def document_key_paths(doc: Any, prefix: str = "") -> set[str]:
+    """Every leaf's key path in a decoded report, lists as `[]`."""
+    if isinstance(doc, dict):
+        return set().union(*(document_key_paths(v, f"{prefix}.{k}" if prefix else k) for k, v in doc.items()))
+    if isinstance(doc, list):
+        return set().union(*(document_key_paths(v, prefix + "[]") for v in doc))
+    return {_normalised(prefix)}
+
+
+def test_default_output_has_the_keys_of_the_real_inf2_probe_at_every_level() -> None:
+    """The same key paths as runtime 2.30.51 printed on an inf2 (SCHEMA.md §14), nothing it lacks:
+    effective_flops and no flops, no generic error type, each subgraph's physical core name."""
+    probe = probe_key_paths(PROBE.read_text())
+    sim = Simulator("inf2.48xlarge", config=str(REPO / "examples" / "mon.json"), runtimes=2, seed=3)
+    ours = set().union(*(document_key_paths(sim.report(i)) for i in range(1, 4)))
+    assert sorted(probe - ours) == []
+    assert sorted(p for p in ours - probe if not UNLISTED.search(p)) == []
+
+
+def test_the_guide_format_prints_flops_and_generic_errors() -> None:
+    sim = Simulator("trn1.2xlarge", runtimes=1, seed=3, guide=True)
+    paths = set().union(*(document_key_paths(sim.report(i)) for i in range(1, 4)))
+    assert "neuron_runtime_data[].report.neuroncore_counters.neuroncores_in_use.*.flops" in paths
+    assert "neuron_runtime_data[].report.execution_stats.error_summary.generic" in paths
+    assert not any(p.endswith("effective_flops") or p.endswith(".v2") for p in paths)

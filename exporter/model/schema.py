@@ -84,7 +84,7 @@ class NeuronCoreCounter(Model):
     neuroncore_utilization: NonNegative | None = None
     flops: NonNegative | None = None
     effective_flops: NonNegative | None = None
-    """Undocumented; real trn1 output prints it beside `flops` in every entry."""
+    """Undocumented, FLOP/s; current tools (inf2, trn1, 2025-2026) print it instead of `flops` (§14)."""
     physical: dict[str, PhysicalCore] = {}
 
     @model_validator(mode="before")

@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--k8s", action="store_true", help="add neuron_k8s_info (pods owning cores and devices)"
     )
+    parser.add_argument(
+        "--format",
+        choices=("current", "guide"),
+        default="current",
+        help="`current` (default): what neuron-monitor prints in 2025-2026 (effective_flops, no flops, no "
+        "generic error type, subgraphs naming their physical core); `guide`: the user guide's shape",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every random value (default 0)")
     parser.add_argument("--count", type=_count, metavar="N", help="print N reports, then exit 0")
     parser.add_argument(
@@ -278,5 +285,6 @@ def _main(args: argparse.Namespace) -> int:
         shared_tag=args.shared_tag,
         group_errors=tuple(args.group_error),
         executions_per_second=args.executions_per_second,
+        guide=args.format == "guide",
     )
     return run(sim, args, sys.stdout.buffer, sys.stderr)

@@ -43,8 +43,9 @@ class RuntimeRule:
         """Whether an application with this tag is monitored by this entry."""
         if self.address_only:
             return False
-        # Whole-tag match (re.fullmatch): neuron-monitor is C++ and std::regex_match matches the whole
-        # string, so "app_1" must not select "app_12"; ".*" (the documented example) selects everything.
+        # Whole-tag match (re.fullmatch), an assumption: the dialect is not documented and neuron-monitor
+        # appears to be a Go program (RE2, SCHEMA.md §14). Whole-tag keeps "app_1" from selecting "app_12";
+        # ".*" (the documented example) selects everything either way.
         return self.tag_filter is None or self.tag_filter.fullmatch(tag) is not None
 
 

@@ -19,6 +19,8 @@ from exporter.simulator.runtimes import ROTATION_S, Runtime, Subgraph
 from exporter.simulator.shapes import Shape
 
 ERROR_FIELDS = ("generic", "numerical", "transient", "model", "runtime", "hardware")
+"""The error types of the guide; current tools (runtime 2.30.51) print all but `generic` (SCHEMA.md §14)."""
+CURRENT_ERROR_FIELDS = ("hardware", "model", "numerical", "runtime", "transient")
 OUTCOME_FIELDS = (
     "completed",
     "completed_with_err",
@@ -53,6 +55,9 @@ class Host:
     shape: Shape
     runtimes: tuple[Runtime, ...]
     cpu_bias: tuple[float, ...]
+    guide: bool = False
+    """Print the user guide's shape (`flops`, a `generic` error type) instead of what current tools
+    print (`effective_flops` in FLOP/s and no `flops`, no `generic`, each subgraph's physical core)."""
 
     def load(self, t: float) -> float:
         """Average activity of all applications at time t: what the host CPUs feel."""
@@ -71,8 +76,12 @@ def _core_names(shape: Shape) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def neuroncore_counters(host: Host, runtime: Runtime, sample: Sample) -> Json:
-    """Utilization (percent) and flops of every core of the instance; 0 on cores the runtime does not use."""
+    """Utilization (percent) and FLOP/s of every core of the instance; 0 on cores the runtime does not use.
+
+    Current tools print the rate as `effective_flops` and no `flops`; the guide shows `flops` (SCHEMA.md §14).
+    """
     shape, gen = host.shape, sample.gen
+    flops_key = "flops" if host.guide else "effective_flops"
     activity = runtime.activity(sample.t)
     owned = dict(zip(runtime.cores, zip(runtime.core_skew, runtime.share, strict=True), strict=True))
     physical_key = shape.physical_key
@@ -90,11 +99,9 @@ def neuroncore_counters(host: Host, runtime: Runtime, sample: Sample) -> Json:
             else:
                 entry = {"neuroncore_utilization": tidy(utilization)}
             if peak is not None:
-                entry["flops"] = int(
+                entry[flops_key] = int(
                     peak * utilization / 100.0 * runtime.flops_efficiency * gen.uniform(0.9, 1.1)
                 )
-                # Printed beside flops by real trn1 output, undocumented; here a fixed share of it.
-                entry["effective_flops"] = int(entry["flops"] * runtime.flops_efficiency)
         else:
             # Listed anyway, as real captures list every core of the node under every runtime.
             entry = {"neuroncore_utilization": 0}
@@ -107,8 +114,7 @@ def neuroncore_counters(host: Host, runtime: Runtime, sample: Sample) -> Json:
             elif physical_key is not None:
                 entry[physical_key] = {name: {"neuroncore_utilization": 0} for name in physical}
             if peak is not None:
-                entry["flops"] = 0
-                entry["effective_flops"] = 0
+                entry[flops_key] = 0
         cores[key] = entry
     return {"period": sample.period, "neuroncores_in_use": cores, "error": ""}
 
@@ -140,7 +146,7 @@ def execution_stats(host: Host, runtime: Runtime, sample: Sample) -> Json:
     gen, covered = sample.gen, sample.covered
     activity = runtime.activity(sample.t)
     outcomes = dict.fromkeys(OUTCOME_FIELDS, 0)
-    errors = dict.fromkeys(ERROR_FIELDS, 0)
+    errors = dict.fromkeys(ERROR_FIELDS if host.guide else CURRENT_ERROR_FIELDS, 0)
     latency: Json = {"total_latency": None, "device_latency": None}
     if runtime.fixed_rate is not None and activity > 0:
         # Counted against the running total so that the long-run rate is exact whatever the period.
@@ -163,7 +169,9 @@ def execution_stats(host: Host, runtime: Runtime, sample: Sample) -> Json:
             outcomes["incorrect_input"] = gen.randint(1, 2)
         if activity > 0.9 and gen.random() < chance * 2:
             outcomes["failed_to_queue"] = gen.randint(1, 12)
-        errors["generic"] = outcomes["completed_with_err"] + outcomes["incorrect_input"]
+        errors["generic" if host.guide else "model"] = (
+            outcomes["completed_with_err"] + outcomes["incorrect_input"]
+        )
         errors["numerical"] = outcomes["completed_with_num_err"]
         errors["runtime"] = outcomes["timed_out"]
         if gen.random() < chance * 0.2:
@@ -254,7 +262,7 @@ def memory_used(host: Host, runtime: Runtime, sample: Sample) -> Json:
             "uuid": model.uuid,
             "model_id": model.model_id,
             "is_running": busy and (model.sharing == 1 or turn % model.sharing == model.slot),
-            "subgraphs": {f"sg_{k:02d}": _subgraph(sg) for k, sg in enumerate(model.subgraphs)},
+            "subgraphs": {f"sg_{k:02d}": _subgraph(host, sg) for k, sg in enumerate(model.subgraphs)},
         }
         for model in runtime.models
     ]
@@ -270,23 +278,29 @@ def memory_used(host: Host, runtime: Runtime, sample: Sample) -> Json:
     }
 
 
-def _subgraph(sg: Subgraph) -> Json:
+def _subgraph(host: Host, sg: Subgraph) -> Json:
     device = {
         "constants": sg.constants,
         "model_code": sg.model_code,
         "runtime_memory": sg.runtime_memory,
         "tensors": sg.tensors,
     }
-    host = {"application_memory": sg.host_application, "constants": 0, "dma_buffers": 0, "tensors": 0}
-    return {
+    host_bytes = {"application_memory": sg.host_application, "constants": 0, "dma_buffers": 0, "tensors": 0}
+    out: Json = {
         "memory_used_bytes": {
-            "host": sum(host.values()),
+            "host": sum(host_bytes.values()),
             "neuron_device": sum(device.values()),
-            "usage_breakdown": {"host": host, "neuron_device": device},
+            "usage_breakdown": {"host": host_bytes, "neuron_device": device},
         },
         "neuroncore_index": sg.index_in_device,
         "neuron_device_index": sg.device,
     }
+    if not host.guide:
+        # Undocumented, printed by current tools: the physical core's name (`"v2": "nc_v2.0"` on inf2).
+        shape = host.shape
+        prefix = shape.physical_prefix or f"nc_{shape.neuroncore_version}"
+        out[shape.neuroncore_version] = f"{prefix}.{sg.core * shape.lnc}"
+    return out
 
 
 def neuron_runtime_vcpu_usage(host: Host, runtime: Runtime, sample: Sample) -> Json:

@@ -70,6 +70,7 @@ class Simulator:
         shared_tag: str | None = None,
         group_errors: tuple[str, ...] = (),
         executions_per_second: float | None = None,
+        guide: bool = False,
     ) -> None:
         """`group_errors` names groups (or `neuron_runtime_data`, for whole entries) that carry
         neuron-monitor's own `error` in every report, their data still printed beside it, as in the
@@ -103,7 +104,7 @@ class Simulator:
         self.group_errors = frozenset(group_errors)
         bias = rng(seed, _STREAM_CPU_BIAS)
         self.host = Host(
-            self.shape, self.runtimes, tuple(bias.uniform(0.5, 1.5) for _ in range(self.shape.vcpus))
+            self.shape, self.runtimes, tuple(bias.uniform(0.5, 1.5) for _ in range(self.shape.vcpus)), guide
         )
         self._instance_info = _instance_info(self.shape)
         self._hardware_info = _hardware_info(self.shape)
