@@ -16,6 +16,7 @@ import anyio
 
 from exporter import __version__
 from exporter.collectors import COLLECTORS
+from exporter.logformat import FORMATS, formatter
 from exporter.prices import Price, PriceBook, PriceError, fixed_price, load_prices
 from exporter.settings import DEFAULT_MAX_LINE_BYTES, DEFAULT_POD_RESOURCES_SOCKET, Settings
 from exporter.sources.monconfig import (
@@ -223,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("debug", "info", "warning", "error"),
         help="log level (default info)",
     )
+    parser.add_argument(
+        "--log.format",
+        dest="log_format",
+        default="text",
+        choices=FORMATS,
+        help="log line format: text for people (default), logfmt or json for log pipelines",
+    )
     parser.add_argument("--version", action="version", version=f"neuron-exporter {__version__}")
     return parser
 
@@ -397,11 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from exporter.web.webconfig import WebConfigError
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(args.log_format))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     keep_large_blocks_in_mmap()
     _raise_file_limit()
     try:

@@ -59,10 +59,13 @@ class Ingestor:
         self._logged: set[str] = set()
         self._children_started = 0
 
-    def _log_once(self, message: str) -> None:
-        if message in self._logged or len(self._logged) >= DISTINCT_MESSAGES_LOGGED:
+    def _log_once(self, message: str, kind: str | None = None) -> None:
+        """Log the first problem of its kind: `kind` where the message varies from line to line
+        (a length, a decoder's position), else the message itself."""
+        key = kind or message
+        if key in self._logged or len(self._logged) >= DISTINCT_MESSAGES_LOGGED:
             return
-        self._logged.add(message)
+        self._logged.add(key)
         log.warning("%s (logged once; counted every time)", message)
 
     def on_line(self, line: bytes) -> None:
@@ -76,7 +79,7 @@ class Ingestor:
             doc = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             health.bad_lines["not_json"] += 1
-            self._log_once(f"line from neuron-monitor is not JSON: {exc}")
+            self._log_once(f"line from neuron-monitor is not JSON: {exc}", kind="bad_line:not_json")
             return
         try:
             report = parse_report(doc, self.options)
@@ -125,7 +128,10 @@ class Ingestor:
     def on_oversized_line(self, length: int) -> None:
         """Count a line dropped for exceeding the length bound."""
         self.health.bad_lines["too_long"] += 1
-        self._log_once(f"line from neuron-monitor longer than the bound was dropped ({length} bytes)")
+        self._log_once(
+            f"line from neuron-monitor longer than the bound was dropped ({length} bytes)",
+            kind="bad_line:too_long",
+        )
 
     def on_child_started(self, pid: int) -> None:
         """The child is running: `up` can become 1 once fresh data arrives."""

@@ -3,8 +3,12 @@
 The protocol is one datagram of `KEY=value` lines to the unix socket named by $NOTIFY_SOCKET (a path,
 or an abstract name when it starts with `@`), so no dependency is needed. Without $NOTIFY_SOCKET
 every call does nothing. The watchdog interval comes from $WATCHDOG_USEC (for this pid, when
-$WATCHDOG_PID is set); pings are sent only while reports keep arriving, so an exporter whose ingest is
-wedged, or whose neuron-monitor has stopped reporting, is restarted by systemd after WatchdogSec.
+$WATCHDOG_PID is set). Pings say the exporter itself is alive: they come from a task of the event loop
+that serves /metrics, so a wedged loop stops them and systemd restarts the exporter after WatchdogSec.
+They do not depend on neuron-monitor: while it cannot produce data (its driver not loaded after a
+kernel update) a restart of the exporter would fix nothing, and would reset the self-metrics, blank
+/metrics and restart the monitor-down alert's `for:` clock. neuron-monitor's health is in
+neuron_monitor_up, /-/ready and the status line instead.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ def describe(health: Health, clock: Callable[[], float] = time.time) -> str:
 
 
 async def keep_systemd_informed(notifier: Notifier, health: Health) -> None:
-    """Runs for the daemon's life: the status line, and watchdog pings while reports are fresh."""
+    """Runs for the daemon's life: the status line, and watchdog pings while the event loop runs."""
     if not notifier.enabled:
         return
     interval = (
@@ -100,7 +104,7 @@ async def keep_systemd_informed(notifier: Notifier, health: Health) -> None:
         notifier.status(describe(health))
         now = time.monotonic()
         due = notifier.watchdog_interval is not None and now - last_ping >= notifier.watchdog_interval
-        if due and health.fresh():
+        if due:
             notifier.send("WATCHDOG=1")
             last_ping = now
         await anyio.sleep(interval)

@@ -208,7 +208,7 @@ def test_ecc_events_accumulate_per_device() -> None:
     assert ecc[labels(event_type="mem_ecc_repairable_uncorrected", neuron_device="0")] == 0
 
 
-def test_each_distinct_problem_is_logged_once_and_counted_every_time(
+def test_each_kind_of_problem_is_logged_once_and_counted_every_time(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     p = Pipeline()
@@ -370,3 +370,15 @@ def test_every_model_of_every_process_under_one_tag_shows_and_counts_agree(per_m
     text = p.exposition.render(None)[0].decode()
     series = [line.rsplit(" ", 1)[0] for line in text.splitlines() if line.startswith("neuron_model_")]
     assert len(series) == len(set(series))
+
+
+def test_a_too_long_line_repeated_100_times_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Each has another length, yet it is one kind of problem: one log line, a hundred counts."""
+    p = Pipeline()
+    for length in range(100):
+        p.ingestor.on_oversized_line(70_000_000 + length)
+        p.feed(b"{not json at column %d" % length)
+    assert p.health.bad_lines == {"too_long": 100, "not_json": 100}
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("longer than the bound" in m for m in messages) == 1
+    assert sum("not JSON" in m for m in messages) == 1

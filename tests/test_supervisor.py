@@ -257,10 +257,12 @@ async def test_spawn_failures_back_off_with_growing_delays_kept_on_time(tmp_path
 
 @pytest.mark.anyio
 async def test_stderr_goes_to_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """Each line at the level it states (logfmt, as neuron-monitor writes), else as a warning."""
+    caplog.set_level(logging.INFO, logger="exporter.neuron_monitor")
     sink = RecordingSink()
     argv = script(r"""
         import sys
-        sys.stderr.buffer.write(b"disk on fire\n\xff bad utf-8\nlast words")
+        sys.stderr.buffer.write(b"level=info msg=started\ndisk on fire\n\xff bad utf-8\nlast words")
     """)
     async with anyio.create_task_group() as tg:
         await tg.start(supervisor(argv, sink).run)
@@ -268,7 +270,8 @@ async def test_stderr_goes_to_the_log(caplog: pytest.LogCaptureFixture) -> None:
         tg.cancel_scope.cancel()
     pid = sink.pids()[0]
     records = [r for r in caplog.records if r.name == "exporter.neuron_monitor"]
-    assert [(r.levelno, r.getMessage()) for r in records][:3] == [
+    assert [(r.levelno, r.getMessage()) for r in records][:4] == [
+        (logging.INFO, f"neuron-monitor[{pid}]: level=info msg=started"),
         (logging.WARNING, f"neuron-monitor[{pid}]: disk on fire"),
         (logging.WARNING, f"neuron-monitor[{pid}]: \ufffd bad utf-8"),
         (logging.WARNING, f"neuron-monitor[{pid}]: last words"),

@@ -16,6 +16,7 @@ from typing import Protocol
 import anyio
 import anyio.abc
 
+from exporter.sources.stderr_level import stated_level
 from exporter.sources.stream import LineFramer, Oversized, deliver
 
 log = logging.getLogger(__name__)
@@ -345,7 +346,8 @@ def _log_stderr(items: list[bytes | Oversized], pid: int) -> None:
         if isinstance(item, Oversized):
             child_log.warning("neuron-monitor[%d]: (stderr line of %d bytes not shown)", pid, item.length)
         else:
-            child_log.warning("neuron-monitor[%d]: %s", pid, item.decode("utf-8", errors="replace"))
+            text = item.decode("utf-8", errors="replace")
+            child_log.log(stated_level(text), "neuron-monitor[%d]: %s", pid, text)
 
 
 def _status(returncode: int | None) -> str:
