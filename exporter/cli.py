@@ -275,6 +275,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise UsageError(f"--web.listen-address: {exc}") from None
     if args.replay:
         _check_replay(args.replay)
+    if args.input and args.input != "-":
+        _check_input(Path(args.input))
     try:
         config = (
             load_monitor_config(args.config, strict=args.config_strict, fractional=args.config_fractional)
@@ -361,6 +363,27 @@ def _check_replay(path: Path) -> None:
     except OSError as exc:
         raise UsageError(f"replay file {path}: {exc.strerror}") from None
     raise UsageError(f"replay file {path} holds no neuron-monitor report (one JSON object per line)")
+
+
+def _check_input(path: Path) -> None:
+    """--input PATH must be a FIFO or a regular file we can read, or not exist yet (it is waited for):
+    a directory, a socket or a file we may not read would otherwise fail only later, or forever."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"--input {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"--input {path} is a directory; give the FIFO or file neuron-monitor writes")
+    if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
+        raise UsageError(f"--input {path} is neither a FIFO nor a regular file")
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+    except OSError as exc:
+        raise UsageError(f"--input {path}: cannot read: {exc.strerror}") from None
 
 
 def _duration(flag: str, text: str) -> float:

@@ -4,9 +4,12 @@ and the daemon's stdin, read by the real daemon and checked over HTTP."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.daemon import PORT_LINE, Daemon, sample_value, stop_process, wait_for
 from tests.fakes import FRACTIONAL, write_config
@@ -150,9 +153,48 @@ def test_a_fifo_made_after_the_exporter_started_is_read(tmp_path: Path) -> None:
     fifo = tmp_path / "later.fifo"
     with Daemon(tmp_path, "--input", str(fifo), "--config", str(config), FRACTIONAL) as daemon:
         assert metric(daemon, "neuron_exporter_reports_total") == 0
+        waiting = f"waiting for --input {fifo}: it does not exist (yet)".encode()
+        wait_for(lambda: waiting in daemon.log(), 30, "a log line naming the missing input")
+        assert daemon.log().count(waiting) == 1, "once a minute, not once per poll"
         os.mkfifo(fifo)
         write_reports(fifo, 0, 3)
         wait_for(
             lambda: metric(daemon, "neuron_exporter_reports_total") == 3, 30, "reports through the new FIFO"
         )
         assert daemon.stop() == 0
+
+
+def unreadable_path(tmp_path: Path) -> Path:
+    """A regular file this process may not read: mode 000 for a user, a write-only sysctl for root
+    (root reads any mode-000 file, but /proc/sys honours the mode for root too)."""
+    if os.geteuid() != 0:
+        path = tmp_path / "secret.jsonl"
+        path.write_text("")
+        path.chmod(0)
+        return path
+    path = Path("/proc/sys/vm/compact_memory")
+    if not path.exists():
+        pytest.skip("no file here that root may not read")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["directory", "unreadable", "socket"])
+def test_an_input_that_cannot_work_is_one_line_and_exit_2(tmp_path: Path, kind: str) -> None:
+    if kind == "directory":
+        path, message = tmp_path, "is a directory; give the FIFO or file neuron-monitor writes"
+    elif kind == "unreadable":
+        path, message = unreadable_path(tmp_path), "cannot read: Permission denied"
+    else:
+        path, message = tmp_path / "s.sock", "is neither a FIFO nor a regular file"
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(path))  # the socket file stays when the socket is closed
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter.cli", "--input", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"neuron-exporter: --input {path} {message}\n".replace(
+        f"{path} cannot", f"{path}: cannot"
+    )

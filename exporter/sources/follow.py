@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 64 * 1024
 FILE_POLL_SECONDS = 0.25
 """How often a followed regular file is checked for growth or replacement."""
+WAITING_LOG_EVERY = 60.0
+"""While the input does not exist (or cannot be opened), a log line naming it this often."""
 STDIN = "-"
 
 
@@ -98,6 +100,7 @@ class Follower:
         made by another container after the exporter started)."""
         connected = False
         from_end = True  # only the first open: what the file held before we started is history
+        waiting = _Waiting(path)
         while True:
             kind = _kind(path)
             if kind == "fifo":
@@ -107,12 +110,19 @@ class Follower:
                 if connected:
                     self.sink.on_input_lost(self.source)
                     connected = False
+                waiting.note("does not exist (yet)")
                 await anyio.sleep(FILE_POLL_SECONDS)
                 continue
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
             except FileNotFoundError:
                 continue
+            except OSError as exc:
+                # Checked at start; a path that became a directory or unreadable since is waited out.
+                waiting.note(f"cannot be read: {exc.strerror}")
+                await anyio.sleep(FILE_POLL_SECONDS)
+                continue
+            waiting.reset()
             if not connected:
                 self.sink.on_input_connected(self.source)
                 connected = True
@@ -142,6 +152,25 @@ class Follower:
                 log.info("%s was replaced or truncated; reading it from the start", path)
                 deliver(framer.flush(), self.sink)
                 return
+
+
+class _Waiting:
+    """Says, once a minute, that the input is still not there, so a typo in the path is seen."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._next_at: float | None = None
+
+    def note(self, why: str) -> None:
+        now = anyio.current_time()
+        if self._next_at is None or now >= self._next_at:
+            log.warning(
+                "waiting for --input %s: it %s; looking again every %g s", self.path, why, FILE_POLL_SECONDS
+            )
+            self._next_at = now + WAITING_LOG_EVERY
+
+    def reset(self) -> None:
+        self._next_at = None
 
 
 def _kind(path: Path) -> str:
