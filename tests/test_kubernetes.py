@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -14,12 +13,14 @@ import yaml
 
 from alerts import rules
 from deploy.kubernetes import generate
-from exporter.cli import build_parser
+from exporter.cli import SHAPES, build_parser
 from exporter.web.http import parse_listen_address
 from tests.daemon import Daemon
 
 REPO = Path(__file__).resolve().parents[1]
 OVERLAYS = ("standalone", "sidecar")
+NEURON_FAMILIES = {"inf1", "inf2", "trn1", "trn1n", "trn2", "trn2u"}
+"""Every Inferentia and Trainium instance family on EC2 as of 2026."""
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 
@@ -118,13 +119,27 @@ def test_the_daemonset_agrees_with_the_exporter(overlay: str) -> None:
     _, port = parse_listen_address(args.listen_address)
     assert [p["containerPort"] for p in container["ports"] if p["name"] == "metrics"] == [port]
     assert container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": "metrics"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": "metrics"}
+    # Readiness is serving, not fresh data: neuron-monitor trouble on many nodes must not stall rollouts.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/-/healthy", "port": "metrics"}
     assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in container[
         "env"
     ]
     assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
-    # Scheduled by label, tolerating the Neuron taint; no list of instance types to keep.
-    assert "instance-type" not in json.dumps(pod["affinity"])
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    [types] = [
+        e["values"]
+        for t in terms
+        for e in t["matchExpressions"]
+        if e["key"] == "node.kubernetes.io/instance-type"
+    ]
+    assert {t.split(".")[0] for t in types} == NEURON_FAMILIES
+    assert set(SHAPES) <= set(types), "every shape the simulator knows is scheduled on"
+    # A priority ahead of ordinary pods that never preempts one of them.
+    [priority] = [d for d in docs if d["kind"] == "PriorityClass"]
+    assert pod["priorityClassName"] == priority["metadata"]["name"]
+    assert priority["preemptionPolicy"] == "Never" and priority["value"] < 1_000_000_000
     assert {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"} in pod[
         "tolerations"
     ]
@@ -153,6 +168,16 @@ def test_the_daemonset_agrees_with_the_exporter(overlay: str) -> None:
         assert args.neuron_monitor_path == "/opt/aws/neuron/bin/neuron-monitor"
     config = next(v for v in pod["volumes"] if v["name"] == "neuron-monitor-config")["configMap"]["name"]
     assert config in {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kube_prometheus_stack_selects_the_service_monitor_and_rules(overlay: str) -> None:
+    """Its default serviceMonitorSelector and ruleSelector match `release: <release name>`."""
+    docs = build(overlay)
+    labelled = {
+        d["kind"] for d in docs if d["metadata"].get("labels", {}).get("release") == "kube-prometheus-stack"
+    }
+    assert labelled == {"ServiceMonitor", "PrometheusRule"}
 
 
 def test_the_probe_paths_are_served(tmp_path: Path) -> None:
