@@ -204,3 +204,17 @@ def test_the_exporter_keeps_feeding_the_watchdog_while_neuron_monitor_cannot_sta
         assert any("neuron-monitor" in s and not s.startswith("serving") for s in statuses), statuses
         assert daemon.proc.poll() is None
         assert daemon.stop() == 0
+
+
+def test_the_install_steps_create_every_group_the_unit_needs_before_starting_it() -> None:
+    """SupplementaryGroups= names a group a stock node may lack (216/GROUP at start otherwise)."""
+    groups = re.findall(r"^SupplementaryGroups=(.+)$", UNIT.read_text(), re.MULTILINE)
+    readme = (UNIT.parents[1] / "README.md").read_text()
+    block = (
+        readme.split("### systemd on a plain EC2 instance", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    )
+    for group in " ".join(groups).split():
+        created = block.find(f"getent group {group} >/dev/null || groupadd --system {group}")
+        assert created != -1, f"the README's install steps do not create group {group}"
+        assert created < block.find("systemctl daemon-reload"), "the group must exist before the unit starts"
+    assert "python3.11" in block and "Amazon Linux 2023" in block and "Ubuntu" in block
