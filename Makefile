@@ -4,7 +4,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := $(VENV)/bin
 
-.PHONY: install tools demo test lint docs bench dashboards alerts manifests protos
+.PHONY: install tools demo test lint docs bench dashboards alerts manifests protos image
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,14 @@ protos: install
 
 bench: install
 	$(BIN)/python bench/run.py --write bench/README.md
+
+# Both image targets, labelled with the version in pyproject.toml and the git revision. ENGINE=podman
+# works too; IMAGE names the repository to push to (ECR: <account>.dkr.ecr.<region>.amazonaws.com/neuron-exporter).
+ENGINE ?= docker
+IMAGE ?= neuron-exporter
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+image:
+	for target in standalone sidecar; do $(ENGINE) build --target $$target \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) \
+	  --build-arg SOURCE_URL=$$(git remote get-url origin 2>/dev/null || echo unknown) \
+	  -t $(IMAGE):$(VERSION)-$$target . || exit 1; done

