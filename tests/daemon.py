@@ -47,9 +47,15 @@ class Daemon:
     """`neuron-exporter ARGS --web.listen-address 127.0.0.1:0` with its log captured to a file."""
 
     def __init__(
-        self, tmp_path: Path, *args: str, env: dict[str, str] | None = None, listen: str = "127.0.0.1:0"
+        self,
+        tmp_path: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        listen: str = "127.0.0.1:0",
+        wrapper: tuple[str, ...] = (),
     ) -> None:
-        command = [sys.executable, "-m", "exporter.cli", "--web.listen-address", listen]
+        """`wrapper` runs before the exporter's command (setpriv, to drop capabilities)."""
+        command = [*wrapper, sys.executable, "-m", "exporter.cli", "--web.listen-address", listen]
         self._start(tmp_path, [*command, *args], {**os.environ, **(env or {})})
 
     def _start(self, tmp_path: Path, argv: list[str], env: dict[str, str], cwd: str | None = None) -> None:

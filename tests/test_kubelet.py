@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -302,3 +305,23 @@ def test_bad_durations_are_usage_errors(tmp_path: Path) -> None:
     result = run_cli(*daemon_args(tmp_path, "replay"), "--kubernetes.timeout", "soon")
     assert result.returncode == 2
     assert "--kubernetes.timeout: duration 'soon' is not like" in result.stderr
+
+
+NO_CAPABILITIES = ("setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+def test_root_without_any_capability_reads_a_root_only_socket(tmp_path: Path) -> None:
+    """What the manifests run: UID 0 with every capability dropped, against a socket only root may use
+    (the kubelet's is root's, mode 0600). Owning it is enough; no capability is needed."""
+    with kubelet() as server:
+        first_pods(server)
+        server.socket.chmod(0o600)
+        args = [*daemon_args(tmp_path, "replay"), *attribution(server)]
+        with Daemon(tmp_path, *args, wrapper=NO_CAPABILITIES) as exporter:
+            status = Path(f"/proc/{exporter.proc.pid}/status").read_text()
+            assert re.search(r"^CapEff:\s+0+$", status, re.M) and re.search(r"^CapBnd:\s+0+$", status, re.M)
+            text = scraped(
+                exporter, has("neuron_neuroncore_pod_info", neuroncore="4", **LLAMA), "the mapping"
+            )
+            assert sample_value(text, "neuron_exporter_kubelet_refreshes_total", result="success")

@@ -166,6 +166,9 @@ def test_the_daemonset_agrees_with_the_exporter(overlay: str) -> None:
         assert monitor and "reports.fifo" in monitor[0]["args"][0]
     else:
         assert args.neuron_monitor_path == "/opt/aws/neuron/bin/neuron-monitor"
+        # neuron-monitor's devices and the kubelet's root-only socket in one container: root, privileged.
+        security = container["securityContext"]
+        assert security["privileged"] is True and security["runAsUser"] == 0
     config = next(v for v in pod["volumes"] if v["name"] == "neuron-monitor-config")["configMap"]["name"]
     assert config in {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
 
