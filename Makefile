@@ -14,11 +14,14 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# promtool and the Prometheus server come from Debian's package: tests lint the exposition with
-# promtool and have the real server scrape the exporter over TLS.
+# From Debian's packages: promtool and the Prometheus server (tests lint the exposition with promtool
+# and have the real server scrape the exporter over TLS); podman with runc and mmdebstrap (tests build
+# the image from a Debian base made here and run it as the overlays do).
+TOOLS := promtool prometheus podman runc mmdebstrap
 tools:
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@for tool in $(TOOLS); do command -v $$tool >/dev/null || missing=1; done; [ -z "$$missing" ] || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	  --no-install-recommends prometheus podman runc mmdebstrap >/dev/null; }
 
 demo: install
 	$(BIN)/neuron-exporter --config examples/mon.json --simulate trn2.48xlarge
