@@ -380,6 +380,12 @@ def _check_input(path: Path) -> None:
         raise UsageError(f"--input {path} is a directory; give the FIFO or file neuron-monitor writes")
     if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
         raise UsageError(f"--input {path} is neither a FIFO nor a regular file")
+    if stat.S_ISFIFO(mode):
+        # Not opened: that would let a writer blocked in open() through, and our close right after
+        # would meet its first write with SIGPIPE. access() asks the same question without it.
+        if not os.access(path, os.R_OK):
+            raise UsageError(f"--input {path}: cannot read: Permission denied")
+        return
     try:
         os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
     except OSError as exc:

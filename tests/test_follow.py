@@ -4,6 +4,7 @@ and the daemon's stdin, read by the real daemon and checked over HTTP."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -198,3 +199,50 @@ def test_an_input_that_cannot_work_is_one_line_and_exit_2(tmp_path: Path, kind: 
     assert result.stderr == f"neuron-exporter: --input {path} {message}\n".replace(
         f"{path} cannot", f"{path}: cannot"
     )
+
+
+def test_checking_a_fifo_at_start_does_not_release_a_waiting_writer(tmp_path: Path) -> None:
+    """neuron-monitor's shell waits in open(fifo) for a reader; a check that opened and closed the
+    FIFO would let it through only to meet its first write with SIGPIPE."""
+    fifo = tmp_path / "reports.fifo"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f"echo report > {fifo}"])
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "exporter.cli", "--input", str(fifo), "--stale-periods", "0"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2 and "--stale-periods" in result.stderr  # it got past the input check
+        with pytest.raises(subprocess.TimeoutExpired):
+            writer.wait(timeout=1)  # still waiting for a reader
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+def test_a_fifo_the_exporter_may_not_read_is_exit_2(tmp_path: Path) -> None:
+    """As the sidecar overlay runs it: root without capabilities, and a FIFO of another user, mode 0600."""
+    fifo = tmp_path / "reports.fifo"
+    os.mkfifo(fifo, 0o600)
+    os.chown(fifo, 10001, 10001)
+    result = subprocess.run(
+        [
+            "setpriv",
+            "--bounding-set=-all",
+            "--inh-caps=-all",
+            "--",
+            sys.executable,
+            "-m",
+            "exporter.cli",
+            "--input",
+            str(fifo),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"neuron-exporter: --input {fifo}: cannot read: Permission denied\n"
