@@ -18,6 +18,8 @@ from typing import ClassVar, Literal
 
 from prometheus_client.metrics_core import Metric
 
+from exporter.model.attribution import from_k8s_info
+from exporter.model.schema import K8sInfo
 from exporter.model.state import State
 from exporter.prices import Price, PriceBook
 
@@ -244,11 +246,14 @@ OwnerLabels = tuple[Mapping[str, Mapping[str, str]], Mapping[str, Mapping[str, s
 def owner_labels(state: State) -> OwnerLabels | None:
     """The labels each core's and runtime's owner adds, worked out once per render; None without any.
 
-    A core's owner is the container the kubelet granted it to; a runtime's is the one container
+    A core's owner is the container the kubelet granted it to (or, without the kubelet, the one
+    neuron-monitor's neuron_k8s_info names, so pod filters work the same on both paths); a runtime's is the one container
     holding all of its cores that anyone holds. Where there is none, or several, nothing is added,
     so a series never changes its labels by a guess.
     """
     attribution = state.attribution
+    if attribution is None and isinstance(state.k8s, K8sInfo):
+        attribution = from_k8s_info(state.k8s.neuroncores_k8s_info)
     if attribution is None:
         return None
     by_core = {

@@ -4,7 +4,8 @@
 
 With the kubelet's PodResources answer (--kubernetes) that is the source, and per-core and per-runtime
 series carry the same labels themselves; otherwise neuron-monitor's own `neuron_k8s_info` (Neuron
-2.23+, AWS's beta helper) is, and a join onto per-core series is `* on(neuroncore) group_left(pod)`.
+2.23+, AWS's beta helper) is, and per-core and per-runtime series carry its owners the same way, so a
+dashboard's pod filter works on both paths.
 Where both exist and name different owners, the kubelet's is exported and the cores are counted.
 """
 

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 CORE_RESOURCE = "aws.amazon.com/neuroncore"
 DEVICE_RESOURCES = frozenset({"aws.amazon.com/neuron", "aws.amazon.com/neurondevice"})
 """Whole-device resources: the current name and the legacy one (older device plugins)."""
 MAX_INDEX = 4096
 """IDs above this are not a Neuron index (the largest node has 128 logical cores); counted as unparsed."""
+
+
+class PodRefLike(Protocol):
+    """What neuron_k8s_info says of one core (model.schema.PodRef), as far as owners need it."""
+
+    pod_name: str
+    namespace: str
+    container_name: list[str]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -106,6 +115,23 @@ class Attribution:
             if len(found) > 1:
                 return None
         return next(iter(found)) if found else None
+
+
+def from_k8s_info(cores: Mapping[int, PodRefLike]) -> Attribution:
+    """neuron-monitor's own `neuron_k8s_info` core map as an Attribution, for when the kubelet is not asked.
+
+    Each listed container of the pod holding a core is an owner of it (a pod with no container name has
+    one owner with an empty container), so the same rule as for the kubelet's answer decides which
+    series carry owner labels: exactly one owner, else none.
+    """
+    owners = {
+        index: tuple(
+            sorted({Owner(ref.namespace, ref.pod_name, name) for name in ref.container_name or [""]})
+        )
+        for index, ref in cores.items()
+        if ref.pod_name
+    }
+    return Attribution(dict(sorted(owners.items())), {})
 
 
 def attribute(allocations: Allocations, cores_per_device: int | None) -> Attribution:
