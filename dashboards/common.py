@@ -13,68 +13,124 @@ from typing import Any
 
 from grafanalib import core as g
 
+from alerts import records as r
 from exporter.catalog import metric
 
 DATASOURCE = "${datasource}"
-INFO = metric("neuron_instance_info", "instance_type")
+CLUSTER = "__cluster_label__"
+"""Stands for the cluster label's name in every query; generate.py writes the configured name
+(`--cluster-label`, default `cluster`) in its place. Where series carry no such label the variable
+lists nothing, its All matches the absent label, and every query works unchanged."""
+IDENTITY = r.NODE_INFO.record
 RUNTIME_INFO = metric("neuron_runtime_info", "runtime_tag")
 POD_INFO = metric("neuron_neuroncore_pod_info", "namespace", "pod")
 
-NODE = 'job=~"$job",instance=~"$instance"'
-"""The selector every per-node query starts from."""
+SCOPE = f'{CLUSTER}=~"$cluster",job=~"$job"'
+"""The selected clusters and scrape jobs."""
+NODE = f'{SCOPE},instance=~"$instance"'
+"""The selector every per-node query starts from: the selected clusters, jobs and nodes."""
 RUNTIME = f'{NODE},runtime_tag=~"$runtime_tag"'
 """The selector of per-runtime queries."""
+KEY = f"{CLUSTER}, instance"
+"""One node: a target scraped by two jobs is still one node, so figures are taken per KEY (max over
+jobs) before they are added up."""
+JOINED = f"{CLUSTER}, job, instance"
+"""What a per-target series and its identity share."""
 RATE = "$__rate_interval"
 """Grafana's rate window: at least four scrape intervals, whatever the zoom."""
 
 GREEN, YELLOW, RED, BLUE = "green", "yellow", "red", "blue"
+NODE_VALUES = r'/instance="(?<value>[^"]+)".*node="(?<text>[^"]+)"/'
+"""The node variable shows node names and stands for the scrape target's `instance`."""
+
+
+def identity(extra: str = "") -> str:
+    """The selected nodes' identity series (node name, instance type), one per node and job."""
+    return f'{IDENTITY}{{{NODE},instance_type=~"$instance_type"{extra}}}'
 
 
 def typed(expr: str, by: str = "") -> str:
-    """`expr` per node joined with its instance type from neuron_instance_info, filtered by the
-    instance-type variable; the join goes through the info metric, never through labels we do not emit."""
-    info = f'{INFO}{{job=~"$job",instance=~"$instance",instance_type=~"$instance_type"}}'
-    return f"({expr}) * on(job, instance) group_left(instance_type{by}) {info}"
-
-
-def variables(*extra: g.Template) -> g.Templating:
-    """Data source, job, instance type, node and runtime tag, then any dashboard-specific ones."""
-    return g.Templating(
-        list=[
-            g.Template(name="datasource", label="Data source", query="prometheus", type="datasource"),
-            _query("job", "Job", f"label_values({INFO}, job)"),
-            _query("instance_type", "Instance type", f'label_values({INFO}{{job=~"$job"}}, instance_type)'),
-            _query(
-                "instance",
-                "Node",
-                f'label_values({INFO}{{job=~"$job",instance_type=~"$instance_type"}}, instance)',
-            ),
-            _query("runtime_tag", "Runtime tag", f"label_values({RUNTIME_INFO}{{{NODE}}}, runtime_tag)"),
-            *extra,
-        ]
-    )
-
-
-def pod_variables() -> tuple[g.Template, ...]:
-    """Namespace and pod, from pod attribution; with none reported they are empty and match all."""
+    """`expr` per node, joined with the node's name and instance type and filtered by the instance-type
+    variable, once per node whatever number of jobs scrape it. The join goes through the identity
+    record, which exists while the exporter is scraped: a node whose neuron-monitor never reported
+    is kept (instance_type "unknown")."""
     return (
-        _query("namespace", "Namespace", f"label_values({POD_INFO}{{{NODE}}}, namespace)"),
-        _query("pod", "Pod", f'label_values({POD_INFO}{{{NODE},namespace=~"$namespace"}}, pod)'),
+        f"max by ({KEY}, node, instance_type{by}) (\n  ({expr})\n"
+        f"  * on({JOINED}) group_left(node, instance_type) {identity()}\n)"
     )
 
 
-def _query(name: str, label: str, query: str) -> g.Template:
+def count_or_zero(expr: str) -> str:
+    """How many series `expr` has: 0 when none but the selected nodes are known, no data when
+    nothing is (a central store missing the identity record must not read a confident 0)."""
+    return f"count({expr}) or (0 * count(max by ({KEY}) ({identity()})))"
+
+
+def _variable(
+    name: str, label: str, query: str, *, multi: bool = True, all_value: str | None = ".*"
+) -> g.Template:
+    """A query variable refreshed on time-range change, so nodes that come and go are listed.
+
+    `multi` variables offer All; with `all_value` None, All is the list of values (for `job`, whose
+    `.*` would also match every other job's `up`)."""
     return g.Template(
         name=name,
         label=label,
         query=query,
         dataSource=DATASOURCE,
-        includeAll=True,
-        multi=True,
-        allValue=".*",
-        refresh=2,  # on time range change, so nodes that come and go are listed
+        includeAll=multi,
+        multi=multi,
+        allValue=all_value if multi else None,
+        refresh=2,
         sort=1,
-        default="All",
+        default="All" if multi else None,
+    )
+
+
+def datasource() -> g.Template:
+    return g.Template(name="datasource", label="Data source", query="prometheus", type="datasource")
+
+
+def cluster() -> g.Template:
+    return _variable("cluster", "Cluster", f"label_values({IDENTITY}, {CLUSTER})")
+
+
+def job(multi: bool = True) -> g.Template:
+    return _variable(
+        "job", "Job", f'label_values({IDENTITY}{{{CLUSTER}=~"$cluster"}}, job)', multi=multi, all_value=None
+    )
+
+
+def instance_type() -> g.Template:
+    return _variable("instance_type", "Instance type", f"label_values({IDENTITY}{{{SCOPE}}}, instance_type)")
+
+
+def node(multi: bool = True) -> g.Template:
+    """Node names to pick, each standing for its target's `instance`."""
+    query = f'query_result(max by (instance, node) ({IDENTITY}{{{SCOPE},instance_type=~"$instance_type"}}))'
+    template = _variable("instance", "Node", query, multi=multi)
+    template.regex = NODE_VALUES
+    return template
+
+
+def fleet_variables(*extra: g.Template) -> g.Templating:
+    """Data source, cluster, job, instance type and nodes (several at a time), then `extra`."""
+    return g.Templating(list=[datasource(), cluster(), job(), instance_type(), node(), *extra])
+
+
+def node_variables() -> g.Templating:
+    """One node at a time (one job, so two jobs scraping it never add up), its runtimes and pods."""
+    return g.Templating(
+        list=[
+            datasource(),
+            cluster(),
+            job(multi=False),
+            g.Template(name="instance_type", label="Instance type", query=".*", type="constant", hide=2),
+            node(multi=False),
+            _variable("runtime_tag", "Runtime tag", f"label_values({RUNTIME_INFO}{{{NODE}}}, runtime_tag)"),
+            _variable("namespace", "Namespace", f"label_values({POD_INFO}{{{NODE}}}, namespace)"),
+            _variable("pod", "Pod", f'label_values({POD_INFO}{{{NODE},namespace=~"$namespace"}}, pod)'),
+        ]
     )
 
 
@@ -196,7 +252,79 @@ class Grid:
         self.x, self.line_height = 0, 0
 
 
-def dashboard(uid: str, title: str, description: str, grid: Grid, templating: g.Templating) -> g.Dashboard:
+SCHEMA_VERSION = 39
+"""Grafana 10.4's dashboard schema: what Grafana 11 and 12 read without migrating old panel shapes."""
+UIDS = {"fleet": "neuron-fleet", "node": "neuron-node", "cost": "neuron-cost"}
+
+
+def drill_down(uid: str, title: str) -> g.DashboardLink:
+    """A link to another Neuron dashboard that keeps the time range and the variables' values."""
+    return g.DashboardLink(
+        title=title,
+        type="link",
+        uri=f"/d/{uid}",
+        keepTime=True,
+        includeVars=True,
+        asDropdown=False,
+        icon="dashboard",
+    )
+
+
+def node_link(title: str = "Node and workload: ${__field.labels.node}") -> dict[str, Any]:
+    """A data link from a series of one node to the node dashboard for it, same time range and scope."""
+    return {
+        "title": title,
+        "url": f"/d/{UIDS['node']}?var-cluster=${{cluster}}&var-job=${{__field.labels.job}}"
+        "&var-instance=${__field.labels.instance}&${__url_time_range}",
+    }
+
+
+def annotation_list(selector: str, restarts: bool = True) -> g.Annotations:
+    """Firing alerts of the selected nodes, and (`restarts`, which reads a raw counter the fleet view
+    does not get on a central store) neuron-monitor restarts, marked on every time series."""
+    counter = metric("neuron_exporter_monitor_restarts_total")
+    return g.Annotations(
+        list=[
+            *(
+                []
+                if not restarts
+                else [
+                    {
+                        "name": "neuron-monitor restarts",
+                        "datasource": DATASOURCE,
+                        "enable": True,
+                        "iconColor": "orange",
+                        "expr": f"changes({counter}{{{selector}}}[$__rate_interval]) > 0",
+                        "step": "1m",
+                        "titleFormat": "neuron-monitor restarted",
+                        "textFormat": "{{instance}}",
+                    }
+                ]
+            ),
+            {
+                "name": "Neuron alerts firing",
+                "datasource": DATASOURCE,
+                "enable": True,
+                "iconColor": "red",
+                "expr": f'ALERTS{{alertstate="firing",alertname=~"Neuron.*",{selector}}}',
+                "step": "1m",
+                "titleFormat": "{{alertname}}",
+                "textFormat": "{{instance}} {{severity}}",
+            },
+        ]
+    )
+
+
+def dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    grid: Grid,
+    templating: g.Templating,
+    links: Sequence[g.DashboardLink] = (),
+    selector: str = NODE,
+    restarts: bool = True,
+) -> g.Dashboard:
     return g.Dashboard(
         title=title,
         uid=uid,
@@ -204,8 +332,11 @@ def dashboard(uid: str, title: str, description: str, grid: Grid, templating: g.
         tags=["neuron", "aws-neuron", "neuron-exporter"],
         panels=grid.panels,
         templating=templating,
+        annotations=annotation_list(selector, restarts),
+        links=list(links),
         time=g.Time("now-6h", "now"),
         refresh="30s",
         timezone="browser",
         editable=True,
+        schemaVersion=SCHEMA_VERSION,
     )

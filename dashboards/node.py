@@ -5,23 +5,23 @@ from __future__ import annotations
 from grafanalib import core as g
 
 from dashboards.common import (
+    CLUSTER,
     DATASOURCE,
     GREEN,
-    NODE,
     POD_INFO,
     RATE,
     RED,
-    RUNTIME,
+    UIDS,
     YELLOW,
     Grid,
     dashboard,
-    pod_variables,
+    drill_down,
+    node_variables,
     stat,
     steps,
     table,
     target,
     timeseries,
-    variables,
 )
 from exporter.catalog import metric
 
@@ -56,9 +56,27 @@ BAD_LINES = metric("neuron_exporter_bad_lines_total", "reason")
 INVALID = metric("neuron_exporter_invalid_groups_total", "group")
 MONITOR_ERRORS = metric("neuron_exporter_monitor_errors_total", "group")
 P50_P99 = 'percentile=~"p50|p99"'
+NODE = f'{CLUSTER}=~"$cluster",job="$job",instance="$instance"'
+"""One node as one job scrapes it: the variables are single-valued, so equality, never a regex."""
+RUNTIME = f'{NODE},runtime_tag=~"$runtime_tag"'
 WORKLOAD = f'{RUNTIME},namespace=~"$namespace",pod=~"$pod"'
 """Per-core and per-runtime selector: their series carry namespace and pod under pod attribution
-(from the kubelet); without it the labels are absent, which "All" (.*) still matches."""
+(the kubelet's, else neuron_k8s_info's); without it the labels are absent, which "All" (.*) still matches."""
+ONE_POD_CORES = (
+    f'max by (neuroncore, namespace, pod) ({POD_INFO}{{{NODE},namespace=~"$namespace",pod=~"$pod"}})'
+    f"\n  and on(neuroncore) (count by (neuroncore) (max by (neuroncore, namespace, pod) ({POD_INFO}{{{NODE}}})) == 1)"
+)
+"""The selected pods' cores, leaving out any core two pods claim (a conflict the exporter counts)."""
+POD_UTILIZATION = (
+    f"avg by (namespace, pod) (\n  clamp_max(sum by (neuroncore) ({UTILIZATION}{{{NODE}}}), 1)"
+    f"\n  * on(neuroncore) group_left(namespace, pod) {ONE_POD_CORES}\n)"
+)
+UP_DOWN = [
+    {
+        "type": "value",
+        "options": {"0": {"text": "down", "color": "red"}, "1": {"text": "up", "color": "green"}},
+    }
+]
 
 
 def build() -> g.Dashboard:
@@ -259,9 +277,10 @@ def build() -> g.Dashboard:
     grid.add(
         timeseries(
             "NeuronCore utilization by pod",
-            "Mean utilization of the NeuronCores each pod holds, from the per-core series' own pod labels "
-            "(pod attribution from the kubelet, --kubernetes; empty without it).",
-            ((f'avg by (namespace, pod) ({UTILIZATION}{{{WORKLOAD},pod!=""}})', "{{namespace}}/{{pod}}"),),
+            "Mean utilization of the NeuronCores each pod holds, each core once however many runtimes share "
+            "it; pods from neuron_neuroncore_pod_info (the kubelet, else neuron-monitor's neuron_k8s_info), "
+            "so cores nobody was granted draw no line. Empty outside Kubernetes.",
+            ((POD_UTILIZATION, "{{namespace}}/{{pod}}"),),
             "percentunit",
         ),
         24,
@@ -270,10 +289,12 @@ def build() -> g.Dashboard:
     grid.add(
         stat(
             "Exporter and neuron-monitor up",
-            "1 while Prometheus scrapes the exporter and neuron-monitor sends fresh reports.",
-            f"min(up{{{NODE}}}) * min({MONITOR_UP}{{{NODE}}})",
+            "Up while Prometheus scrapes the exporter and neuron-monitor sends fresh reports; down when "
+            "either is not (a down exporter cannot say how neuron-monitor is).",
+            f"min(up{{{NODE}}}) * (min({MONITOR_UP}{{{NODE}}}) or vector(0))",
             "none",
             steps((RED, None), (GREEN, 1)),
+            mappings=UP_DOWN,
         ),
         6,
         6,
@@ -292,10 +313,12 @@ def build() -> g.Dashboard:
     grid.add(
         stat(
             "neuron-monitor restarts",
-            "Restarts of neuron-monitor in the dashboard's time range.",
-            f"sum(increase({RESTARTS}{{{NODE}}}[$__range]))",
+            "Restarts of neuron-monitor in the dashboard's time range (a whole number: increase() "
+            "extrapolates to the range's edges, so it is rounded).",
+            f"round(sum(increase({RESTARTS}{{{NODE}}}[$__range])))",
             "none",
             steps((GREEN, None), (YELLOW, 1), (RED, 5)),
+            decimals=0,
         ),
         6,
         6,
@@ -305,14 +328,14 @@ def build() -> g.Dashboard:
             "Bad input",
             "Lines dropped by reason, groups skipped as invalid, and groups neuron-monitor itself reported an error for.",
             (
-                (f"sum by (reason) (increase({BAD_LINES}{{{NODE}}}[{RATE}]))", "bad line: {{reason}}"),
-                (f"sum by (group) (increase({INVALID}{{{NODE}}}[{RATE}]))", "invalid: {{group}}"),
+                (f"sum by (reason) (rate({BAD_LINES}{{{NODE}}}[{RATE}]))", "bad line: {{reason}}"),
+                (f"sum by (group) (rate({INVALID}{{{NODE}}}[{RATE}]))", "invalid: {{group}}"),
                 (
-                    f"sum by (group) (increase({MONITOR_ERRORS}{{{NODE}}}[{RATE}]))",
+                    f"sum by (group) (rate({MONITOR_ERRORS}{{{NODE}}}[{RATE}]))",
                     "monitor error: {{group}}",
                 ),
             ),
-            "short",
+            "cps",
         ),
         6,
         6,
@@ -322,5 +345,6 @@ def build() -> g.Dashboard:
         "Neuron / Node and workload",
         "One node's NeuronCores, runtimes, latency, memory, CPU, models, ECC, pods and the exporter itself.",
         grid,
-        variables(*pod_variables()),
+        node_variables(),
+        links=(drill_down(UIDS["fleet"], "Fleet overview"), drill_down(UIDS["cost"], "Cost and efficiency")),
     )

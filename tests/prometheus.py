@@ -8,6 +8,7 @@ import socket
 import subprocess
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,33 +28,66 @@ class QueryError(AssertionError):
     """Prometheus answered a query with an error."""
 
 
+def static_job(
+    name: str, targets: list[str], labels: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A scrape config of fixed targets, with target labels (prometheus-operator's, say) and options."""
+    group: dict[str, Any] = {"targets": targets}
+    if labels:
+        group["labels"] = labels
+    return {"job_name": name, "static_configs": [group], **extra}
+
+
 class Prometheus:
-    """`prometheus` scraping `targets` as job `job` every second, evaluating `rule_files` every second."""
+    """`prometheus` scraping and evaluating rules every second.
+
+    Either `targets` (one static job named `job`) or whole `scrape_configs`; `external_labels` and
+    `remote_write` as in prometheus.yml; `receiver` turns on the remote-write receiver, so this
+    server can stand in for a central store (Amazon Managed Prometheus, Mimir, Thanos).
+    """
 
     def __init__(
-        self, tmp_path: Path, targets: list[str], rule_files: list[Path], job: str = "neuron-exporter"
+        self,
+        tmp_path: Path,
+        targets: list[str] | None = None,
+        rule_files: Sequence[Path] = (),
+        job: str = "neuron-exporter",
+        *,
+        scrape_configs: list[dict[str, Any]] | None = None,
+        external_labels: dict[str, str] | None = None,
+        remote_write: list[dict[str, Any]] | None = None,
+        receiver: bool = False,
     ) -> None:
         assert shutil.which("prometheus"), (
             "prometheus not found: `make tools` installs Debian's prometheus package"
         )
         self.dir = tmp_path
-        config = tmp_path / "prometheus.yml"
-        rules = "".join(f"  - {path}\n" for path in rule_files)
-        config.write_text(
-            "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
-            f"rule_files:\n{rules}"
-            "scrape_configs:\n"
-            f"  - job_name: {job}\n"
-            f"    static_configs: [{{targets: {json.dumps(targets)}}}]\n"
-        )
+        config: dict[str, Any] = {
+            "global": {
+                "scrape_interval": "1s",
+                "scrape_timeout": "1s",
+                "evaluation_interval": "1s",
+                **({"external_labels": external_labels} if external_labels else {}),
+            },
+            "rule_files": [str(path) for path in rule_files],
+            "scrape_configs": scrape_configs
+            if scrape_configs is not None
+            else [static_job(job, targets or [])],
+        }
+        if remote_write:
+            config["remote_write"] = remote_write
+        path = tmp_path / "prometheus.yml"
+        path.write_text(json.dumps(config, indent=1))  # JSON is YAML
         self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
         self._log = (tmp_path / "prometheus.log").open("wb")
         self.proc = subprocess.Popen(
             [
                 "prometheus",
-                f"--config.file={config}",
+                f"--config.file={path}",
                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
+                *(["--web.enable-remote-write-receiver"] if receiver else []),
             ],
             stdout=self._log,
             stderr=self._log,
@@ -81,9 +115,11 @@ class Prometheus:
         except OSError:
             return False
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """An instant query's result vector (or a one-element list for a scalar); QueryError on an error."""
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query's result vector (or a one-element list for a scalar), now or `at` a Unix
+        time; QueryError on an error."""
+        params = {"query": expr, **({"time": f"{at:.3f}"} if at is not None else {})}
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode(params)
         try:
             with urllib.request.urlopen(url, timeout=30) as response:
                 body = json.load(response)
@@ -97,8 +133,8 @@ class Prometheus:
         result: list[dict[str, Any]] = data["result"]
         return result
 
-    def value(self, expr: str) -> float:
+    def value(self, expr: str, at: float | None = None) -> float:
         """The single value of a query that must return exactly one sample."""
-        result = self.query(expr)
+        result = self.query(expr, at)
         assert len(result) == 1, f"{len(result)} results for {expr}: {result}"
         return float(result[0]["value"][1])

@@ -49,7 +49,7 @@ def test_dashboard_is_well_formed(name: str) -> None:
         if panel["type"] != "heatmap":
             assert unit, f"{panel['title']} has no unit"
     names = [v["name"] for v in dashboard["templating"]["list"]]
-    assert names[:5] == ["datasource", "job", "instance_type", "instance", "runtime_tag"]
+    assert names[:5] == ["datasource", "cluster", "job", "instance_type", "instance"]
 
 
 def test_committed_rules_are_generated() -> None:
@@ -142,10 +142,10 @@ def dimension(expr: str) -> str | None:
     told this simply (a quotient, or metrics of different units)."""
     if "/" in re.sub(r'"[^"]*"|\[[^\]]*\]', "", expr):
         return None
-    if "$cost_metric" in expr or "cost" in expr:
-        return "currency"
-    if re.match(r"\s*count\b", expr) or "increase(" in expr:
+    if re.match(r"\s*(count|round)\b", expr) or "increase(" in expr:
         return "count"
+    if "cost" in expr:
+        return "currency"
     if re.search(r"time\(\)\s*-", expr) and "_timestamp_seconds" in expr:
         return "seconds"
     kinds: set[str | None] = set()
