@@ -43,6 +43,10 @@ HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 GRACE = 10
 
 
+PRICES = ("-v", f"{REPO / 'deploy/kubernetes/base/prices.json'}:/etc/neuron-exporter/prices.json:ro")
+"""The neuron-exporter-prices ConfigMap, mounted as the overlays mount it."""
+
+
 def podman(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([*PODMAN, *args], capture_output=True, text=True, timeout=timeout)
     if check:
@@ -263,6 +267,7 @@ def test_the_sidecar_image_runs_as_the_sidecar_overlay_does(
         f"{shared}:/run/neuron-monitor:ro",
         "-v",
         f"{config}:/etc/neuron-monitor/mon.json:ro",
+        *PRICES,
         "neuron-exporter:sidecar",
         *listen_on(exporter["args"], port),
     )
@@ -347,6 +352,7 @@ def test_the_standalone_image_runs_neuron_monitor_as_the_standalone_overlay_does
         "/tmp",
         "-v",
         f"{config}:/etc/neuron-monitor/mon.json:ro",
+        *PRICES,
         "neuron-exporter:standalone-test",
         *listen_on(exporter["args"], port),
     )
@@ -355,6 +361,8 @@ def test_the_standalone_image_runs_neuron_monitor_as_the_standalone_overlay_does
     text = get(port, "/metrics")[1]
     assert sample_value(text, "neuron_monitor_up") == 1
     assert sample_value(text, "neuron_devices") == 12  # the stand-in's inf2.48xlarge
+    # The overlays' default price file prices it (the stand-in reports us-east-2).
+    assert sample_value(text, "neuron_instance_hourly_cost_usd") == 12.9813
     assert podman("healthcheck", "run", "nx-standalone", check=False).returncode == 0
     rss = rss_bytes("nx-standalone")
     stopped_in = stop_within_grace(containers, "nx-standalone")

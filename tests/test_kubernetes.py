@@ -14,6 +14,7 @@ import yaml
 from alerts import rules
 from deploy.kubernetes import generate
 from exporter.cli import SHAPES, build_parser
+from exporter.prices import load_prices
 from exporter.web.http import parse_listen_address
 from tests.daemon import Daemon
 
@@ -83,7 +84,17 @@ def test_the_service_monitor_and_prometheus_rule_have_their_crd_structure(
     port_names = {port["name"] for port in service["spec"]["ports"]}
     for endpoint in monitor["spec"]["endpoints"]:
         assert endpoint["port"] in port_names
-        assert set(endpoint) <= {"port", "interval", "scrapeTimeout", "relabelings", "path", "scheme"}
+        assert set(endpoint) <= {
+            "port",
+            "interval",
+            "scrapeTimeout",
+            "relabelings",
+            "path",
+            "scheme",
+            "honorLabels",
+        }
+        # Our namespace/pod/container labels name the workload; the operator's would overwrite them.
+        assert endpoint["honorLabels"] is True
     rule = one(docs, "PrometheusRule")
     assert rule["apiVersion"] == "monitoring.coreos.com/v1" and set(rule["spec"]) == {"groups"}
     for group in rule["spec"]["groups"]:
@@ -99,6 +110,39 @@ def test_the_service_monitor_and_prometheus_rule_have_their_crd_structure(
         [promtool, "check", "rules", str(extracted)], capture_output=True, text=True, timeout=60
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_cost_dashboard_has_prices_after_kubectl_apply(overlay: str, tmp_path: Path) -> None:
+    """The default price file is mounted where the exporter's flag points, loads, and prices every
+    instance type the DaemonSet is scheduled on in the regions it lists (trn2 and trn2u excepted:
+    their nodes show as unpriced on the cost dashboard until a figure is added)."""
+    docs = build(overlay)
+    pod = one(docs, "DaemonSet")["spec"]["template"]["spec"]
+    container = exporter_container(docs)
+    args = build_parser().parse_args(container["args"])
+    [mount] = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == args.instance_prices.parent]
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    [config_map] = [
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == volume["configMap"]["name"]
+    ]
+    path = tmp_path / "prices.json"
+    path.write_text(config_map["data"][args.instance_prices.name])
+    book = load_prices(path)
+    types = {t for t, _ in book.figures}
+    scheduled = {
+        value
+        for term in pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+            "nodeSelectorTerms"
+        ]
+        for expression in term["matchExpressions"]
+        if expression["key"] == "node.kubernetes.io/instance-type"
+        for value in expression["values"]
+    }
+    assert scheduled - types == {"trn2.3xlarge", "trn2.48xlarge", "trn2u.48xlarge"}
+    for region in ("us-east-1", "us-east-2", "us-west-2"):
+        price = book.lookup("inf2.xlarge", region)
+        assert price is not None and price.region == region and price.source and price.date
 
 
 def exporter_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
