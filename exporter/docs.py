@@ -95,12 +95,31 @@ def dashboard_panels() -> str:
     return "\n".join(out).rstrip()
 
 
+def remote_write_block() -> str:
+    """The prometheus.yml lines that send a central store what the fleet dashboard reads."""
+    from dashboards.fleet import REMOTE_WRITE_KEEP
+
+    return (
+        "```yaml\n"
+        "global:\n"
+        "  external_labels: {cluster: eks-prod-us-east-1}   # one value per cluster\n"
+        "remote_write:\n"
+        "  - url: https://aps-workspaces.us-east-1.amazonaws.com/workspaces/<id>/api/v1/remote_write\n"
+        "    write_relabel_configs:\n"
+        "      - source_labels: [__name__]\n"
+        "        action: keep\n"
+        f"        regex: '{REMOTE_WRITE_KEEP}'\n"
+        "```"
+    )
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "flags": flag_table,
     "metrics": default_table,
     "self-metrics": self_table,
     "aws-metrics": aws_table,
     "dashboards": dashboard_panels,
+    "remote-write": remote_write_block,
 }
 
 

@@ -9,7 +9,7 @@ data out: the gRPC client (sources/kubelet) hands plain tuples here, and State c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,9 +23,12 @@ MAX_INDEX = 4096
 class PodRefLike(Protocol):
     """What neuron_k8s_info says of one core (model.schema.PodRef), as far as owners need it."""
 
-    pod_name: str
-    namespace: str
-    container_name: list[str]
+    @property
+    def pod_name(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def container_name(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True, slots=True, order=True)
