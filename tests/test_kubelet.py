@@ -263,8 +263,12 @@ def test_the_mapping_expires_when_the_kubelet_stays_away(tmp_path: Path) -> None
                 )
                 == 1
             )
+            # ... which labels the per-core series the same way the kubelet's did.
+            owner = {"container": "x", "namespace": "ml", "pod": "someone-else"}
             assert (
-                sample_value(text, "neuron_neuroncore_utilization_ratio", neuroncore="0", runtime_tag="1001")
+                sample_value(
+                    text, "neuron_neuroncore_utilization_ratio", neuroncore="0", runtime_tag="1001", **owner
+                )
                 == 0.5
             )
             assert (
