@@ -51,6 +51,15 @@ class MemoryUsedCollector(Collector):
             "memory_used.neuron_runtime_used_bytes.usage_breakdown.neuroncore_memory_usage.<nc>.<category>",
         ),
         MetricSpec(
+            "neuron_device_memory_used_bytes",
+            "gauge",
+            "Device memory the runtimes use on one Neuron device: the per-NeuronCore breakdown of every "
+            "runtime summed over the device's cores (a model load fails when one device is full, "
+            "whatever the others have free).",
+            ("neuron_device",),
+            "memory_used.neuron_runtime_used_bytes.usage_breakdown.neuroncore_memory_usage, by device",
+        ),
+        MetricSpec(
             "neuron_runtime_loaded_models",
             "gauge",
             "Models loaded by the runtime (len(memory_used.loaded_models)).",
@@ -107,10 +116,18 @@ class MemoryUsedCollector(Collector):
 
     def fill(self, state: State, families: Mapping[str, Family]) -> None:
         """Memory series for every runtime that has a valid memory_used group."""
+        by_device: dict[int, float] = {}
+        cores_per_device = state.cores_per_device()
         for runtime in state.sorted_runtimes():
             memory = runtime.group("memory_used")
             if isinstance(memory, MemoryUsed):
-                self._runtime(runtime, memory, families, state.cores_per_device())
+                self._runtime(runtime, memory, families, cores_per_device)
+                if cores_per_device:
+                    for core, used in _core_totals(runtime, memory).items():
+                        device = core // cores_per_device
+                        by_device[device] = by_device.get(device, 0) + used
+        for device in sorted(by_device):
+            families["neuron_device_memory_used_bytes"].add({"neuron_device": str(device)}, by_device[device])
 
     def _runtime(
         self,
@@ -228,3 +245,13 @@ class MemoryUsedCollector(Collector):
 def _index(value: int | None) -> str:
     """An index label value; empty when neuron-monitor did not say."""
     return "" if value is None else str(value)
+
+
+def _core_totals(runtime: RuntimeState, memory: MemoryUsed) -> dict[int, float]:
+    """Bytes the runtime uses on each of its NeuronCores, every category added up."""
+    used = memory.neuron_runtime_used_bytes
+    breakdown = used.usage_breakdown if used is not None else None
+    if breakdown is None or not breakdown.neuroncore_memory_usage:
+        return {}
+    per_core = breakdown.neuroncore_memory_usage
+    return {core: sum(per_core[core].values()) for core in runtime.cores if per_core.get(core)}
