@@ -25,6 +25,7 @@ from typing import Any
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
+from alerts.config import load as load_alert_config
 from dashboards import cost, fleet, node
 from dashboards.common import CLUSTER
 from exporter.docs import write_or_check
@@ -35,9 +36,9 @@ DASHBOARDS: dict[str, Callable[[], g.Dashboard]] = {
     "neuron-node.json": node.build,
     "neuron-cost.json": cost.build,
 }
-CLUSTER_LABEL = "cluster"
+CLUSTER_LABEL = load_alert_config().cluster_label
 """The label that names a cluster where one store holds several (an external label of each cluster's
-Prometheus, usually); absent labels are harmless."""
+Prometheus, usually); absent labels are harmless. From alerts/config.yml, which the alerts share."""
 STALE_TARGET_KEYS = ("intervalFactor", "step")
 STALE_PANEL_KEYS = ("maxDataPoints",)
 

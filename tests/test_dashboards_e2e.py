@@ -393,3 +393,30 @@ def test_every_rule_expression_runs_and_every_record_covers_the_nodes_it_can(fle
         assert east.query(record.expr) or record is records.PRICE_OPENCOST, record.record
         assert east.query(record.record) or record is records.PRICE_OPENCOST, record.record
     assert west.query(records.PRICE_OPENCOST.record) == []
+
+
+EXPECTED_ALERTS = {
+    "monitor-dead": {"NeuronMonitorDown"},
+    "idle": {"NeuronNodeUnused"},
+}
+"""What may fire in the fleet, by node: the node whose neuron-monitor never started, and the paid node
+with no runtime. The dead target's NeuronExporterDown is checked apart (it has no node handle)."""
+
+
+def test_no_alert_fires_on_the_healthy_nodes(fleet: Fleet) -> None:
+    """Every alert's expression, evaluated now (stricter than waiting out `for`: a pending alert shows
+    here too), names only the nodes that are broken on purpose, each for the reason it is broken."""
+    handles = {instance: name for name, instance in fleet.instances.items()}
+    firing: dict[str, set[str]] = {}
+    for edge in fleet.edges.values():
+        for alert in rules.ALERTS:
+            for sample in edge.query(alert.expr):
+                instance = sample["metric"].get("instance", "")
+                where = (
+                    "dead target"
+                    if instance == fleet.dead_target
+                    else handles.get(instance, instance or "fleet")
+                )
+                firing.setdefault(where, set()).add(alert.name)
+    assert firing.pop("dead target") == {"NeuronExporterDown"}
+    assert firing == EXPECTED_ALERTS
