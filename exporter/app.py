@@ -62,6 +62,8 @@ def make_collectors(settings: Settings) -> list[Collector]:
         per_vcpu=settings.per_vcpu,
         fixed_price=settings.fixed_price,
         prices=settings.prices,
+        pricing=settings.pricing,
+        procfs=settings.procfs,
         node_name=settings.node_name,
     )
     return [cls(options) for cls in table if cls.name in settings.collectors]
@@ -212,6 +214,11 @@ async def run(settings: Settings) -> int:
     """Run until a signal (or, with --once, until the capture is rendered); the exit code."""
     app = App(settings)
     log_config_warnings(settings.monitor_config)
+    if settings.fixed_price is None and settings.prices is None:
+        log.info(
+            "no --instance-hourly-cost or --instance-prices: this node is unpriced "
+            "(neuron_exporter_price_missing), listed as such on the cost dashboard"
+        )
     if settings.once:
         await app.replay()
         if settings.kubernetes:

@@ -17,7 +17,7 @@ import anyio
 from exporter import __version__
 from exporter.collectors import COLLECTORS
 from exporter.logformat import FORMATS, formatter
-from exporter.prices import Price, PriceBook, PriceError, fixed_price, load_prices
+from exporter.prices import PRICINGS, Price, PriceBook, PriceError, fixed_price, load_prices
 from exporter.settings import DEFAULT_MAX_LINE_BYTES, DEFAULT_POD_RESOURCES_SOCKET, Settings
 from exporter.sources.monconfig import (
     DEFAULT_PERIOD,
@@ -154,6 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="price file (JSON) keyed by instance type and region, with each figure's source and date "
         "(examples/prices.json); the node's figure is picked by what neuron-monitor reports",
+    )
+    parser.add_argument(
+        "--path.procfs",
+        dest="procfs",
+        type=Path,
+        default=Path("/proc"),
+        help="where runtime processes' command lines are read, for the model a Triton stub serves (default /proc)",
+    )
+    parser.add_argument(
+        "--instance-pricing",
+        choices=PRICINGS,
+        default="on-demand",
+        help="the capacity type this node is paid as, for the price file's figure (default on-demand)",
     )
     parser.add_argument(
         "--kubernetes",
@@ -333,6 +346,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         per_vcpu=args.per_vcpu,
         fixed_price=fixed_price,
         prices=prices,
+        pricing=args.instance_pricing,
+        procfs=args.procfs,
         max_connections=args.max_connections,
         max_line_bytes=args.max_line_bytes,
         config_strict=args.config_strict,
@@ -405,7 +420,7 @@ def _prices(args: argparse.Namespace) -> tuple[Price | None, PriceBook | None]:
     if args.instance_hourly_cost is not None:
         if not 0 <= args.instance_hourly_cost < float("inf"):
             raise UsageError("--instance-hourly-cost must be a non-negative number of dollars")
-        return fixed_price(args.instance_hourly_cost), None
+        return fixed_price(args.instance_hourly_cost, args.instance_pricing), None
     if args.instance_prices is not None:
         try:
             return None, load_prices(args.instance_prices)

@@ -66,6 +66,7 @@ class NeuronCollector:
         self.health = health
         self.collectors = collectors
         self._failed_once: set[str] = set()
+        self._problems_logged: set[tuple[str, str]] = set()
 
     def device_families(self, state: State) -> tuple[list[Family], dict[str, bool]]:
         """The enabled collectors' families for `state`, and which collectors succeeded; per-core and
@@ -89,7 +90,11 @@ class NeuronCollector:
                         "collector %s failed; its metrics are left out of this scrape", collector.name
                     )
                 continue
-            success[collector.name] = True
+            problem = collector.problem(state)
+            success[collector.name] = problem is None
+            if problem is not None and (collector.name, problem) not in self._problems_logged:
+                self._problems_logged.add((collector.name, problem))
+                log.warning("collector %s: %s", collector.name, problem)
             out.extend(families)
         return out, success
 

@@ -8,13 +8,17 @@ where they came from and when, because prices change and a dashboard is only as 
      "prices": [{"instance_type": "inf1.2xlarge", "region": "us-west-1", "usd_per_hour": 0.435,
                  "pricing": "on-demand", "source": "AWS EC2 On-Demand pricing", "date": "2022-12"}]}
 
-An entry without `region` applies to every region; one with it wins in its region.
+An entry without `region` applies to every region; one with it wins in its region. `pricing` is the
+capacity type the figure is for (on-demand by default, spot, reserved, savings-plan); the node's is
+--instance-pricing, and every capacity type's figure is exported too, for a rule that picks by the
+node's capacity-type label where Kubernetes gives one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,7 +38,8 @@ class Price(BaseModel):
     instance_type: str = Field(min_length=1)
     region: str | None = None
     usd_per_hour: float = Field(ge=0, allow_inf_nan=False)
-    pricing: str = "on-demand"
+    pricing: Literal["on-demand", "spot", "reserved", "savings-plan"] = "on-demand"
+    """The capacity type the figure is for (Karpenter's capacity types, and Savings Plans)."""
     source: str = Field(min_length=1)
     date: str = Field(min_length=1)
 
@@ -48,22 +53,43 @@ class PriceFile(BaseModel):
     prices: tuple[Price, ...]
 
 
+PRICINGS = ("on-demand", "spot", "reserved", "savings-plan")
+"""Capacity types a figure can be for: what the bill says the node is paid as."""
+
+
 @dataclass(frozen=True, slots=True)
 class PriceBook:
-    """Figures by (instance type, region); region None is the fallback for every region."""
+    """Figures by (instance type, region, pricing); region None is the fallback for every region."""
 
-    figures: dict[tuple[str, str | None], Price]
+    figures: dict[tuple[str, str | None, str], Price]
 
-    def lookup(self, instance_type: str | None, region: str | None) -> Price | None:
-        """The figure for this node, its region's if there is one."""
+    def lookup(
+        self, instance_type: str | None, region: str | None, pricing: str = "on-demand"
+    ) -> Price | None:
+        """The figure for this node as it is paid (on-demand unless said), its region's if there is one."""
         if not instance_type:
             return None
-        return self.figures.get((instance_type, region)) or self.figures.get((instance_type, None))
+        return self.figures.get((instance_type, region, pricing)) or self.figures.get(
+            (instance_type, None, pricing)
+        )
+
+    def offerings(self, instance_type: str | None, region: str | None) -> list[Price]:
+        """Every capacity type's figure for this node, so a rule can pick the one a node label names."""
+        found = (self.lookup(instance_type, region, pricing) for pricing in PRICINGS)
+        return [price for price in found if price is not None]
 
 
-def fixed_price(usd_per_hour: float) -> Price:
+def fixed_price(usd_per_hour: float, pricing: str = "on-demand") -> Price:
     """A --instance-hourly-cost figure: it applies to whatever instance the exporter runs on."""
-    return Price(instance_type="*", usd_per_hour=usd_per_hour, pricing="configured", source="flag", date="-")
+    return Price.model_validate(
+        {
+            "instance_type": "*",
+            "usd_per_hour": usd_per_hour,
+            "pricing": pricing,
+            "source": "flag",
+            "date": "-",
+        }
+    )
 
 
 def load_prices(path: Path) -> PriceBook:
@@ -80,11 +106,13 @@ def load_prices(path: Path) -> PriceBook:
         raise PriceError(f"price file {path}: {first_error(exc)}") from None
     if parsed.currency != "USD":
         raise PriceError(f"price file {path}: currency {parsed.currency!r}; only USD is supported")
-    figures: dict[tuple[str, str | None], Price] = {}
+    figures: dict[tuple[str, str | None, str], Price] = {}
     for price in parsed.prices:
-        key = (price.instance_type, price.region)
+        key = (price.instance_type, price.region, price.pricing)
         if key in figures:
             where = f" in {price.region}" if price.region else ""
-            raise PriceError(f"price file {path}: {price.instance_type}{where} is listed twice")
+            raise PriceError(
+                f"price file {path}: {price.instance_type}{where} ({price.pricing}) is listed twice"
+            )
         figures[key] = price
     return PriceBook(figures)

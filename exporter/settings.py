@@ -32,6 +32,10 @@ class Settings:
     per_vcpu: bool = False
     fixed_price: Price | None = None
     prices: PriceBook | None = None
+    pricing: str = "on-demand"
+    """--instance-pricing: the capacity type the node is paid as."""
+    procfs: Path = Path("/proc")
+    """--path.procfs: where runtime processes' command lines are read."""
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     max_connections: int = 1024
     config_strict: bool = False

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,55 @@ def test_bad_cost_flags_exit_2_with_one_line(args: tuple[str, ...], message: str
     result = run_cli("--simulate", "inf1.xlarge", *args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_the_figure_follows_the_capacity_type_and_every_offering_is_exported(tmp_path: Path) -> None:
+    entry = {"instance_type": "inf2.xlarge", "region": "us-east-1", "source": "test", "date": "2026-12"}
+    book = load_prices(
+        write(
+            tmp_path,
+            {
+                "prices": [
+                    {**entry, "usd_per_hour": 0.7582},
+                    {**entry, "usd_per_hour": 0.2275, "pricing": "spot"},
+                    {**entry, "usd_per_hour": 0.48, "pricing": "savings-plan"},
+                ]
+            },
+        )
+    )
+    spot = Pipeline(Options(prices=book, pricing="spot"))
+    spot.feed(node("inf2.xlarge", "us-east-1"))
+    assert spot.samples("neuron_instance_hourly_cost_usd") == {(): 0.2275}
+    assert spot.samples("neuron_instance_offering_hourly_cost_usd") == {
+        labels(pricing="on-demand"): 0.7582,
+        labels(pricing="spot"): 0.2275,
+        labels(pricing="savings-plan"): 0.48,
+    }
+    reserved = Pipeline(Options(prices=book, pricing="reserved"))
+    reserved.feed(node("inf2.xlarge", "us-east-1"))
+    assert reserved.samples("neuron_instance_hourly_cost_usd") == {}
+    assert reserved.samples("neuron_exporter_price_missing") == {labels(reason="no_entry"): 1}
+
+
+def test_an_unpriced_node_says_why() -> None:
+    unconfigured = Pipeline(Options())
+    unconfigured.feed(node("inf2.xlarge", "us-east-1"))
+    assert unconfigured.samples("neuron_exporter_price_missing") == {labels(reason="no_price_source"): 1}
+    waiting = Pipeline(Options(prices=load_prices(EXAMPLE)))
+    assert waiting.samples("neuron_exporter_price_missing") == {labels(reason="instance_type_unknown"): 1}
+    priced = Pipeline(Options(fixed_price=fixed_price(1.0)))
+    assert priced.samples("neuron_exporter_price_missing") == {}
+
+
+def test_a_price_file_without_the_nodes_figure_fails_the_collector_and_logs_it_once(tmp_path: Path) -> None:
+    """The replayed node is an inf1.xlarge in us-east-2; the example file prices inf1.2xlarge in us-west-1."""
+    capture = tmp_path / "capture.jsonl"
+    simulate = ["-m", "exporter.simulator", "--shape", "inf1.xlarge", "--count", "3", "--no-sleep"]
+    capture.write_bytes(subprocess.run([sys.executable, *simulate], capture_output=True, check=True).stdout)
+    result = run_cli("--replay", str(capture), "--once", "--instance-prices", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert 'neuron_exporter_collector_success{collector="cost"} 0.0' in result.stdout
+    assert 'neuron_exporter_price_missing{reason="no_entry"} 1.0' in result.stdout
+    assert result.stderr.count("no price for inf1.xlarge in us-east-2 (on-demand)") == 1
+    started = run_cli("--replay", str(capture), "--once")
+    assert "this node is unpriced" in started.stderr

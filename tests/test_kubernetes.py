@@ -129,7 +129,7 @@ def test_the_cost_dashboard_has_prices_after_kubectl_apply(overlay: str, tmp_pat
     path = tmp_path / "prices.json"
     path.write_text(config_map["data"][args.instance_prices.name])
     book = load_prices(path)
-    types = {t for t, _ in book.figures}
+    types = {t for t, _, _ in book.figures}
     scheduled = {
         value
         for term in pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][

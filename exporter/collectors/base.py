@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, KeysView, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from prometheus_client.metrics_core import Metric
@@ -205,6 +206,10 @@ class Options:
     """--instance-hourly-cost, for whatever instance this is."""
     prices: PriceBook | None = None
     """--instance-prices, looked up by the reported instance type and region."""
+    pricing: str = "on-demand"
+    """--instance-pricing: the capacity type the node is paid as, for the price file's lookup."""
+    procfs: Path = Path("/proc")
+    """--path.procfs: where runtime processes' command lines are read (the host's, with hostPID)."""
     node_name: str | None = None
     """The Kubernetes node this runs on (--kubernetes.node-name, $NODE_NAME)."""
 
@@ -231,6 +236,12 @@ class Collector(ABC):
     def owner_labelled(cls, spec: MetricSpec) -> bool:
         """Whether `spec`'s series carry OWNER_LABELS where the kubelet names the owner."""
         return cls.attributed and spec.attributable
+
+    def problem(self, state: State) -> str | None:
+        """What makes this collector's output incomplete for `state` although it ran (its success is
+        then 0 and the message is logged once); None when nothing does."""
+        del state
+        return None
 
     def collect(self, state: State) -> list[Family]:
         """Fresh families for this scrape; empty ones are left out."""
