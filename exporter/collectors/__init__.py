@@ -12,6 +12,7 @@ from exporter.collectors.neuron_hw_counters import HwCountersCollector
 from exporter.collectors.neuron_k8s_info import K8sInfoCollector
 from exporter.collectors.neuron_runtime_vcpu_usage import RuntimeVcpuUsageCollector
 from exporter.collectors.neuroncore_counters import NeuronCoreCountersCollector
+from exporter.collectors.served_models import ServedModelsCollector
 from exporter.collectors.vcpu_usage import VcpuUsageCollector
 
 COLLECTORS: tuple[type[Collector], ...] = (
@@ -24,6 +25,7 @@ COLLECTORS: tuple[type[Collector], ...] = (
     MemoryInfoCollector,
     HwCountersCollector,
     K8sInfoCollector,
+    ServedModelsCollector,
     CostCollector,
 )
 """Render order of the default (Prometheus-convention) metric set."""

@@ -55,6 +55,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _pid_list(text: str) -> tuple[int, ...]:
+    try:
+        pids = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of pids") from None
+    if any(pid < 1 for pid in pids):
+        raise argparse.ArgumentTypeError(f"{text!r}: pids are positive")
+    return pids
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -93,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         metavar="M",
         help="models each application has loaded (default 2)",
+    )
+    parser.add_argument(
+        "--pids",
+        type=_pid_list,
+        default=(),
+        metavar="P,P,...",
+        help="the pids of the first applications (real processes a test started), instead of made-up ones",
     )
     parser.add_argument(
         "--tagged",
@@ -286,5 +303,6 @@ def _main(args: argparse.Namespace) -> int:
         group_errors=tuple(args.group_error),
         executions_per_second=args.executions_per_second,
         guide=args.format == "guide",
+        pids=args.pids,
     )
     return run(sim, args, sys.stdout.buffer, sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import os
@@ -71,6 +72,7 @@ class Simulator:
         group_errors: tuple[str, ...] = (),
         executions_per_second: float | None = None,
         guide: bool = False,
+        pids: tuple[int, ...] = (),
     ) -> None:
         """`group_errors` names groups (or `neuron_runtime_data`, for whole entries) that carry
         neuron-monitor's own `error` in every report, their data still printed beside it, as in the
@@ -101,6 +103,14 @@ class Simulator:
             shared_tag,
             executions_per_second,
         )
+        if pids:
+            # Real processes' pids (tests start them, so the exporter can read their command lines).
+            self.runtimes = tuple(
+                dataclasses.replace(r, pid=pid, tag=str(pid) if r.tag == str(r.pid) else r.tag)
+                for r, pid in zip(
+                    self.runtimes, (*pids, *(r.pid for r in self.runtimes[len(pids) :])), strict=True
+                )
+            )
         self.group_errors = frozenset(group_errors)
         bias = rng(seed, _STREAM_CPU_BIAS)
         self.host = Host(
