@@ -218,6 +218,18 @@ def table(title: str, description: str, queries: Sequence[tuple[str, str]], unit
     )
 
 
+def column(field: str, title: str, unit: str, decimals: int) -> dict[str, object]:
+    """A table column's display name, unit and decimals (a field override of the merged table)."""
+    return {
+        "matcher": {"id": "byName", "options": field},
+        "properties": [
+            {"id": "displayName", "value": title},
+            {"id": "unit", "value": unit},
+            {"id": "decimals", "value": decimals},
+        ],
+    }
+
+
 @dataclass
 class Grid:
     """Lays panels out on Grafana's 24-column grid, left to right, rows by concern, ids in order."""

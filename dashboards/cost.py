@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
+from alerts import baselines
 from alerts import records as r
 from dashboards.common import (
     GREEN,
@@ -35,6 +36,7 @@ from dashboards.common import (
     YELLOW,
     Grid,
     bargauge,
+    column,
     count_or_zero,
     dashboard,
     drill_down,
@@ -98,6 +100,29 @@ WORKLOAD = (
 """Each runtime's share of its node's price: every core it holds, split among the runtimes sharing it."""
 
 
+# --- per model: Triton's counters joined with the pods' cost ---------------------------------------
+
+TRITON_INFERENCES, TRITON_EXECUTIONS = "nv_inference_count", "nv_inference_exec_count"
+assert {TRITON_INFERENCES, TRITON_EXECUTIONS} <= r.EXTERNAL_COUNTERS
+MODEL_COST = "max by (namespace, model) (model:neuron_hourly_cost_usd:$price_source)"
+"""$ per hour of each model: its pods' cost split among the models they serve (alerts/records.py)."""
+BASELINE_BY_MODEL = f"max by (model) ({baselines.RECORD})"
+"""What a million requests cost on the GPU fleet, per model, from alerts/baselines.yml."""
+
+
+def per_model_rate(counter: str) -> str:
+    """Per second, by the pod's Kubernetes namespace and the model (Triton's own `namespace` label,
+    with --model-namespacing, arrives as exported_namespace and is left alone)."""
+    return f"sum by (namespace, model) (rate({counter}[{RATE}]))"
+
+
+REQUESTS = per_model_rate("$request_metric")
+INFERENCES = per_model_rate(TRITON_INFERENCES)
+PER_MILLION_REQUESTS = f"{MODEL_COST} / 3600 / on(namespace, model) ({REQUESTS} > 0) * 1e6"
+PER_MILLION_INFERENCES = f"{MODEL_COST} / 3600 / on(namespace, model) ({INFERENCES} > 0) * 1e6"
+MODEL_REDUCTION = f"1 - ({PER_MILLION_REQUESTS}) / on(model) group_left() {BASELINE_BY_MODEL}"
+
+
 def variables_for_cost() -> tuple[g.Template, ...]:
     return (
         g.Template(
@@ -107,6 +132,13 @@ def variables_for_cost() -> tuple[g.Template, ...]:
             type="custom",
             default="exporter",
             includeAll=False,
+        ),
+        g.Template(
+            name="request_metric",
+            label="Request counter",
+            query="nv_inference_request_success",
+            type="textbox",
+            default="nv_inference_request_success",
         ),
         g.Template(
             name="baseline_cost_per_million",
@@ -299,7 +331,7 @@ def build() -> g.Dashboard:
         ((PRICE, ""), (USED, ""), (HELD_IDLE, ""), (UNHELD, "")),
     )
     split.overrides = [
-        _column(f"Value #{ref}", title)
+        column(f"Value #{ref}", title, "currencyUSD", 3)
         for ref, title in zip(
             "ABCD", ("Price $/h", "Used", "Held, idle", "Unheld or unmeasured"), strict=True
         )
@@ -315,6 +347,7 @@ def build() -> g.Dashboard:
         ),
         12,
     )
+    per_model(grid)
     return dashboard(
         UIDS["cost"],
         "Neuron / Cost and efficiency",
@@ -325,13 +358,77 @@ def build() -> g.Dashboard:
     )
 
 
-def _column(field: str, title: str) -> dict[str, object]:
-    """A table column of dollars per hour."""
-    return {
-        "matcher": {"id": "byName", "options": field},
-        "properties": [
-            {"id": "displayName", "value": title},
-            {"id": "unit", "value": "currencyUSD"},
-            {"id": "decimals", "value": 3},
-        ],
-    }
+def per_model(grid: Grid) -> None:
+    """What each model costs per request and against its GPU baseline, and what no model accounts for."""
+    grid.row("Per model")
+    models = table(
+        "Cost per model",
+        "Per model (and the Kubernetes namespace of its pods): requests and inferences per second from "
+        "Triton (the request counter is the `request_metric` variable), the average batch, what the model "
+        "costs per hour (its pods' NeuronCores over the node's, split among the models a pod serves), per "
+        "million requests and inferences, the GPU baseline from alerts/baselines.yml and the reduction.",
+        (
+            (REQUESTS, ""),
+            (f"{INFERENCES} / on(namespace, model) ({per_model_rate(TRITON_EXECUTIONS)} > 0)", ""),
+            (MODEL_COST, ""),
+            (PER_MILLION_REQUESTS, ""),
+            (PER_MILLION_INFERENCES, ""),
+            (f"0 * ({PER_MILLION_REQUESTS}) + on(model) group_left() {BASELINE_BY_MODEL}", ""),
+            (MODEL_REDUCTION, ""),
+        ),
+    )
+    models.overrides = [
+        column("Value #A", "Requests/s", "reqps", 1),
+        column("Value #B", "Average batch", "none", 2),
+        column("Value #C", "$/h", "currencyUSD", 3),
+        column("Value #D", "$ per million requests", "currencyUSD", 3),
+        column("Value #E", "$ per million inferences", "currencyUSD", 3),
+        column("Value #F", "GPU baseline $ per million requests", "currencyUSD", 3),
+        column("Value #G", "Reduction vs GPU", "percentunit", 1),
+    ]
+    grid.add(models, 24, 8)
+    grid.add(
+        timeseries(
+            "Cost per million requests by model",
+            "Each model's cost per hour over the requests it serves; no value while it serves none.",
+            ((PER_MILLION_REQUESTS, "{{namespace}}/{{model}}"),),
+            "currencyUSD",
+        ),
+        12,
+    )
+    grid.add(
+        timeseries(
+            "Reduction vs GPU baseline by model",
+            "How much cheaper a million requests are here than the model's GPU baseline (alerts/baselines.yml).",
+            ((MODEL_REDUCTION, "{{namespace}}/{{model}}"),),
+            "percentunit",
+        ),
+        12,
+    )
+    grid.add(
+        timeseries(
+            "Cost per hour by pod",
+            "Each pod's share of its node's price: the NeuronCores it is granted over the node's, shared "
+            "cores split; with the unattributed part, the pods of a node add up to its price.",
+            (
+                (
+                    'max by (namespace, pod) (pod:neuron_hourly_cost_usd:$price_source{instance=~"$instance"})',
+                    "{{namespace}}/{{pod}}",
+                ),
+            ),
+            "currencyUSD",
+        ),
+        12,
+    )
+    grid.add(
+        stat(
+            "Cost no pod accounts for",
+            "The selected nodes' price per hour that no pod is granted NeuronCores for: never hidden behind "
+            "per-model figures.",
+            'sum(instance:neuron_unattributed_hourly_cost_usd:$price_source{instance=~"$instance"})',
+            "currencyUSD",
+            steps((GREEN, None), (YELLOW, 1)),
+            decimals=2,
+        ),
+        12,
+    )

@@ -21,6 +21,7 @@ from dashboards.common import (
     YELLOW,
     Grid,
     bargauge,
+    column,
     count_or_zero,
     dashboard,
     drill_down,
@@ -246,9 +247,9 @@ def build() -> g.Dashboard:
         ),
     )
     by_type.overrides = [
-        _column("Value #A", "Nodes", "none", decimals=0),
-        _column("Value #B", "Mean utilization", "percentunit", decimals=1),
-        _column("Value #C", "Completed executions/s", "ops", decimals=1),
+        column("Value #A", "Nodes", "none", decimals=0),
+        column("Value #B", "Mean utilization", "percentunit", decimals=1),
+        column("Value #C", "Completed executions/s", "ops", decimals=1),
     ]
     grid.add(by_type, 24)
     return dashboard(
@@ -263,15 +264,3 @@ def build() -> g.Dashboard:
         ),
         restarts=False,
     )
-
-
-def _column(field: str, title: str, unit: str, decimals: int) -> dict[str, object]:
-    """A table column's display name, unit and decimals."""
-    return {
-        "matcher": {"id": "byName", "options": field},
-        "properties": [
-            {"id": "displayName", "value": title},
-            {"id": "unit", "value": unit},
-            {"id": "decimals", "value": decimals},
-        ],
-    }

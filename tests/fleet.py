@@ -19,12 +19,10 @@ sets it; the west's plain nodes have none (a static job on EC2).
 from __future__ import annotations
 
 import functools
-import http.server
 import json
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ import pytest
 from alerts import rules
 from dashboards import fleet as fleet_dashboard
 from tests.daemon import Daemon, wait_for
+from tests.exposition_server import exposition_server
 from tests.fakes import FRACTIONAL, simulator_monitor, write_config
 from tests.kubelet import kubelet, pod
 from tests.prometheus import Prometheus, free_port
@@ -143,34 +142,13 @@ class Fleet:
         return self.edges[NODES[name].cluster]
 
 
-@contextmanager
-def opencost_endpoint() -> Iterator[str]:
+def opencost_endpoint() -> AbstractContextManager[str]:
     """A real HTTP server answering /metrics with OpenCost's node price family (static figures)."""
     body = "# TYPE node_total_hourly_cost gauge\n" + "".join(
         f'node_total_hourly_cost{{node="{name}",instance_type="x",region="us-east-2"}} {price}\n'
         for name, price in OPENCOST.items()
     )
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            data = body.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return exposition_server(body.encode)
 
 
 def _exporter(stack: ExitStack, tmp: Path, node: Node) -> Daemon:

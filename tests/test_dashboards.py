@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from alerts import rules
+from alerts.records import EXTERNAL_COUNTERS
 from dashboards import generate
 from exporter.catalog import SPECS
 from tests import promql
@@ -65,7 +66,8 @@ def promtool(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules() -> None:
     result = promtool("check", "rules", str(rules.RULES_FILE))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(rules.ALL_RECORDS) + len(rules.ALERTS)} rules found" in result.stdout
+    count = sum(len(group["rules"]) for group in rules.document()["groups"])
+    assert f"SUCCESS: {count} rules found" in result.stdout
 
 
 def test_promtool_unit_tests_fire_and_silence_every_alert() -> None:
@@ -120,6 +122,8 @@ def test_rate_and_increase_wrap_only_counters() -> None:
         for argument in promql.call_arguments(expr):
             for name in promql.metric_names(argument):
                 spec = SPECS.get(name)
+                if name in EXTERNAL_COUNTERS:
+                    continue
                 if spec is None or spec.kind != "counter":
                     wrong.append(f"{where}: {name} is {spec.kind if spec else 'not a declared metric'}")
     assert not wrong, "\n".join(wrong)
