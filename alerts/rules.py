@@ -29,7 +29,19 @@ import yaml
 
 from alerts import baselines
 from alerts import config as settings
-from alerts.records import NODE_INFO, RECORDS, Record
+from alerts.records import (
+    DEVICE_LATENCY,
+    DEVICE_MEMORY,
+    DEVICES,
+    ECC,
+    LATENCY,
+    MONITOR_UP,
+    NODE_INFO,
+    RECORDS,
+    STATUS,
+    UTILIZATION,
+    Record,
+)
 from exporter.catalog import metric
 from exporter.docs import write_or_check
 
@@ -43,16 +55,8 @@ JOB = CONFIG.job_selector
 # --- names the rules read ------------------------------------------------------------------------
 
 UP_METRIC = "up"
-UTILIZATION = metric("neuron_neuroncore_utilization_ratio", "neuroncore", "runtime_tag")
-STATUS = metric("neuron_execution_status_total", "runtime_tag", "status")
 ERRORS = metric("neuron_execution_errors_total", "error_type", "runtime_tag")
-LATENCY = metric("neuron_execution_latency_seconds", "percentile", "runtime_tag")
-DEVICE_LATENCY = metric("neuron_execution_device_latency_seconds", "percentile", "runtime_tag")
-DEVICES = metric("neuron_devices")
-DEVICE_MEMORY = metric("neuron_device_memory_bytes")
 DEVICE_MEMORY_USED = metric("neuron_device_memory_used_bytes", "neuron_device")
-ECC = metric("neuron_device_ecc_events_total", "event_type", "neuron_device")
-MONITOR_UP = metric("neuron_monitor_up")
 RUNTIME_INFO = metric("neuron_runtime_info", "runtime_tag")
 RESTARTS = metric("neuron_exporter_monitor_restarts_total")
 BAD_LINES = metric("neuron_exporter_bad_lines_total", "reason")
