@@ -138,7 +138,7 @@ def table(setup: Setup) -> dict[tuple[str, str], dict[str, float]]:
 def test_each_models_cost_per_request_and_inference_is_its_pods_share_over_its_traffic(setup: Setup) -> None:
     rows = table(setup)
     assert set(rows) == {("shop", "recommender"), ("shop", "embedder"), ("vision", "vit")}
-    for (namespace, pod_name), load in MODELS.items():
+    for (namespace, _), load in MODELS.items():
         row = rows[(namespace, load.model)]
         cores = 2 if namespace == "shop" else 4
         usd_per_hour = PRICE * cores / 4
@@ -147,7 +147,6 @@ def test_each_models_cost_per_request_and_inference_is_its_pods_share_over_its_t
         assert row["batch"] == pytest.approx(load.inferences / load.executions, rel=1e-3)
         assert row["per_m_requests"] == pytest.approx(usd_per_hour / 3600 / load.requests * 1e6, rel=1e-3)
         assert row["per_m_inferences"] == pytest.approx(usd_per_hour / 3600 / load.inferences * 1e6, rel=1e-3)
-        del pod_name
 
 
 def test_the_seed_cases_read_81_7_and_91_5_percent_from_the_baseline_file(setup: Setup) -> None:
