@@ -210,16 +210,22 @@ class App:
                 return
 
 
-async def run(settings: Settings) -> int:
-    """Run until a signal (or, with --once, until the capture is rendered); the exit code."""
-    app = App(settings)
-    log_config_warnings(settings.monitor_config)
+def log_unpriced(settings: Settings) -> None:
+    """Say at start that this node has no price source (after the start-up checks, whose failures
+    are one line each)."""
     if settings.fixed_price is None and settings.prices is None:
         log.info(
             "no --instance-hourly-cost or --instance-prices: this node is unpriced "
             "(neuron_exporter_price_missing), listed as such on the cost dashboard"
         )
+
+
+async def run(settings: Settings) -> int:
+    """Run until a signal (or, with --once, until the capture is rendered); the exit code."""
+    app = App(settings)
+    log_config_warnings(settings.monitor_config)
     if settings.once:
+        log_unpriced(settings)
         await app.replay()
         if settings.kubernetes:
             await app.attribute_pods(once=True)
@@ -244,6 +250,7 @@ async def run(settings: Settings) -> int:
         await app.replay()
         log.info("replayed %d reports from %s", app.health.reports, settings.replay)
     protection = f" ({guard.describe()})" if guard is not None else ""
+    log_unpriced(settings)
     log.info("serving /metrics on port %d%s", server.port, protection)
     async with anyio.create_task_group() as tg:
         tg.start_soon(app.watch_signals, tg.cancel_scope)

@@ -373,8 +373,9 @@ def test_unknown_ecc_events_and_memory_categories_stay_in_the_default_mode() -> 
 def test_collectors_are_switched_by_the_default_names() -> None:
     names = [c.name for c in AWS_COLLECTORS]
     assert len(set(names)) == len(names)
-    # AWS's script has no pod attribution of its own and no price: those exist in our names only.
-    assert set(names) == {c.name for c in COLLECTORS} - {"neuron_k8s_info", "cost"}
+    # AWS's script has no pod attribution of its own, no price and no look at the runtimes' processes:
+    # those exist in our names only.
+    assert set(names) == {c.name for c in COLLECTORS} - {"neuron_k8s_info", "cost", "served_models"}
     specs = [spec.name for c in AWS_COLLECTORS for spec in c.specs]
     assert len(set(specs)) == len(specs)
 
