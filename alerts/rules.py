@@ -96,7 +96,8 @@ def constants(record: str, label: str, values: dict[str, float], help_text: str)
 
 
 def threshold_records(config: settings.AlertConfig) -> tuple[Record, ...]:
-    """Devices expected per instance type and the latency threshold of each node's family."""
+    """Devices expected per instance type, the latency threshold of each node's family, and the node
+    name each target's alerts route by: the records the alerts' configuration shapes."""
     families = {k: v for k, v in config.latency.p99_seconds.items() if k != "default"}
     by_family = constants(
         "family:neuron_execution_latency_p99_threshold_seconds:config",
@@ -119,7 +120,8 @@ def threshold_records(config: settings.AlertConfig) -> tuple[Record, ...]:
         {k: float(v) for k, v in DEVICES_BY_TYPE.items()},
         "Neuron devices each instance type has",
     )
-    return (by_family, per_node, devices) if families else (per_node, devices)
+    route = route_record(config)
+    return (by_family, per_node, devices, route) if families else (per_node, devices, route)
 
 
 # --- alerts ------------------------------------------------------------------------------------------
@@ -174,11 +176,25 @@ def panel_id(title: str) -> int:
     return _node_panels()[title]
 
 
+ROUTE = "instance:neuron_node:route"
+"""Every exporter target with the node name an alert routes by (record of route_record)."""
+
+
+def route_record(config: settings.AlertConfig) -> Record:
+    """Each target of the exporter's jobs, with its node name where the identity record gave one in
+    the last hour (so a target that went down keeps it), else the `node` target label its `up` has."""
+    return Record(
+        ROUTE,
+        f"topk by ({NODE}) (1, max by ({NODE}, node) (last_over_time({NODE_INFO.record}[1h])))\n"
+        f'or on({NODE}) group by ({NODE}, node) ({UP_METRIC}{{job=~"{config.job_selector}"}})',
+        "the node name each exporter target's alerts carry",
+    )
+
+
 def routed(expr: str) -> str:
-    """`expr` with the node's name as the `node` label: from the identity record (seen in the last
-    hour, so a target that went down keeps it), or as it is where there is none."""
-    ident = f"topk by ({NODE}) (1, max by ({NODE}, node) (last_over_time({NODE_INFO.record}[1h])))"
-    return f"(\n  {expr}\n) * on({NODE}) group_left(node) {ident}\nor on({NODE}) (\n  {expr}\n)"
+    """`expr` with the node's name as the `node` label, looked up once per target (ROUTE): the
+    expression is evaluated once, and keeps its series whether or not a node name is known."""
+    return f"(\n  {expr}\n) * on({NODE}) group_left(node) {ROUTE}"
 
 
 def labelled(label: str, value: str, expr: str) -> str:
